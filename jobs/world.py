@@ -1,0 +1,123 @@
+"""Train the CPU world: the tiny policy, then the PRM on the policy's own samples.
+
+    python -m jobs.world --config cluster/jobs/world_cpu.yaml [--out DIR]
+
+Seeded and reproducible; writes policy/, prm/ and world_card.json under the
+output folder (the repo ships the result in assets/world).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import time
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from jobs.config import load_config
+
+
+class WorldConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    out_dir: str = "assets/world"
+    seed: int = 0
+    policy_tokens: int = Field(4_000_000, gt=0)
+    reuse_policy: bool = False
+    temperature: float = Field(0.7, ge=0)
+    prm_train_problems_per_level: int = Field(400, gt=0)
+    prm_val_problems_per_level: int = Field(40, gt=0)
+    prm_samples_per_problem: int = Field(8, gt=0)
+    prm_perturbed_per_problem: int = Field(1, ge=0)
+    prm_epochs: float = Field(2.0, gt=0)
+    prm_lr: float = Field(5e-4, gt=0)
+    threads: int = Field(2, gt=0)
+
+
+def sample_solutions(gen, questions: list[str], n: int, temperature: float, seed: int) -> list[list[str]]:
+    from ttc.interfaces import GenerationRequest
+    from ttc.prompts import get_format
+
+    fmt = get_format("world")
+    out = []
+    for b in range(0, len(questions), 256):
+        chunk = questions[b:b + 256]
+        reqs = [GenerationRequest(prompt=fmt.policy_prompt(q), n=n, max_tokens=200,
+                                  temperature=temperature, seed=seed + b + i)
+                for i, q in enumerate(chunk)]
+        out += [[c.text for c in comps] for comps in gen.generate_sync(reqs)]
+        print(f"[world] sampled {len(out)}/{len(questions)} problems", flush=True)
+    return out
+
+
+def build_world(cfg: WorldConfig) -> dict:
+    import torch
+    from transformers import AutoTokenizer, Qwen2ForCausalLM
+
+    from ttc.arithmetic import generate_problems
+    from ttc.prompts import get_format
+    from ttc.world.engines import world_generator
+    from ttc.world.tokenizer import STEP_TAG
+    from ttc.world.train_policy import train_policy
+    from ttc.world.train_prm import examples_from_samples, perturbed_solution, train_prm
+
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    card: dict = {"config": cfg.model_dump(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    if cfg.reuse_policy and (out / "policy" / "model.safetensors").exists():
+        print("[world] reusing the trained policy", flush=True)
+        prev = out / "world_card.json"
+        card["policy"] = json.loads(prev.read_text()).get("policy") if prev.exists() else None
+    else:
+        card["policy"] = train_policy(out / "policy", tokens=cfg.policy_tokens, seed=cfg.seed,
+                                      threads=cfg.threads)
+    # PRM data: the policy's own samples on fresh problems (seeds disjoint from evaluation's).
+    train_q = [p.question for p in generate_problems(cfg.prm_train_problems_per_level, seed=cfg.seed + 1000)]
+    val_q = [p.question for p in generate_problems(cfg.prm_val_problems_per_level, seed=cfg.seed + 2000)]
+    gen = world_generator(out, seed=cfg.seed)
+    t0 = time.time()
+    train_s = sample_solutions(gen, train_q, cfg.prm_samples_per_problem, cfg.temperature, cfg.seed)
+    val_s = sample_solutions(gen, val_q, cfg.prm_samples_per_problem, cfg.temperature, cfg.seed + 7)
+    sampling_s = time.time() - t0
+    del gen
+    rng = random.Random(cfg.seed)
+    train = examples_from_samples([q for q, s in zip(train_q, train_s) for _ in s],
+                                  [t for s in train_s for t in s])
+    train += [perturbed_solution(rng, q) for q in train_q for _ in range(cfg.prm_perturbed_per_problem)]
+    val = examples_from_samples([q for q, s in zip(val_q, val_s) for _ in s], [t for s in val_s for t in s])
+    tok = AutoTokenizer.from_pretrained(str(out / "policy"))
+    tag_id = tok.convert_tokens_to_ids(STEP_TAG)
+    policy = Qwen2ForCausalLM.from_pretrained(str(out / "policy"), dtype=torch.float32)
+    prm, stats = train_prm(policy, tok, get_format("world"), train, val, tag_id,
+                           epochs=cfg.prm_epochs, lr=cfg.prm_lr, seed=cfg.seed, threads=cfg.threads)
+    prm_out = out / "prm"
+    prm.save(prm_out, step_tag_id=tag_id)
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(out / "policy" / f, prm_out / f)
+    stats["sampling_seconds"] = sampling_s
+    stats["val_bad_step_share"] = 1 - sum(sum(e.labels) for e in val) / max(1, sum(len(e.labels) for e in val))
+    card["prm"] = stats
+    (out / "world_card.json").write_text(json.dumps(card, indent=2))
+    return card
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", help="YAML/JSON config (fields of WorldConfig)")
+    ap.add_argument("--out", help="output folder (overrides the config)")
+    ap.add_argument("--reuse-policy", action="store_true", help="keep an already trained policy")
+    args = ap.parse_args(argv)
+    cfg = load_config(WorldConfig, args.config)
+    if args.out:
+        cfg = cfg.model_copy(update={"out_dir": args.out})
+    if args.reuse_policy:
+        cfg = cfg.model_copy(update={"reuse_policy": True})
+    card = build_world(cfg)
+    print(json.dumps({"policy": card["policy"], "prm_best_val_auc": card["prm"]["best_val_auc"]}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

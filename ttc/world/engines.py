@@ -1,0 +1,18 @@
+"""Build the CPU world's two engines (policy generator, PRM scorer) in this process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ttc.prompts import get_format
+from ttc.vllm_engines import EngineSpec, VLLMGenerator, VLLMStepScorer
+from ttc.world.paths import policy_dir, prm_dir
+
+
+def world_generator(root: Path | None = None, seed: int = 0, kv_cache_gib: float = 1.0) -> VLLMGenerator:
+    return VLLMGenerator(EngineSpec(model=str(policy_dir(root)), seed=seed, kv_cache_gib=kv_cache_gib))
+
+
+def world_scorer(root: Path | None = None, seed: int = 0, kv_cache_gib: float = 1.0) -> VLLMStepScorer:
+    return VLLMStepScorer(EngineSpec(model=str(prm_dir(root)), seed=seed, kv_cache_gib=kv_cache_gib),
+                          get_format("world"))

@@ -1,0 +1,176 @@
+"""Train the tiny process reward model on step-correctness labels.
+
+Training rows come from two sources: the policy's own samples (the errors the PRM
+must catch at serving time) and perturbed reference solutions (a corrupted step,
+then a consistent continuation from the wrong value), so every kind of slip is
+present with both labels. A step is good when it and every step before it are
+right (`ttc.arithmetic.step_labels`).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass
+
+import torch
+from tqdm import tqdm
+
+from ttc.arithmetic import apply_op, parse_question, step_labels
+from ttc.grading import split_steps
+from ttc.prompts import PromptFormat
+from ttc.world.models import TinyQwen2PRM
+from ttc.world.train_policy import lr_at
+
+
+@dataclass(frozen=True)
+class PRMExample:
+    question: str
+    steps: tuple[str, ...]
+    labels: tuple[int, ...]
+
+
+def _render(value: int, op: str, operand: int, result: int, last: bool) -> str:
+    rhs = f"\\boxed{{{result}}}" if last else str(result)
+    return f"{value} {op} {operand} = {rhs}"
+
+
+def perturbed_solution(rng: random.Random, question: str) -> PRMExample:
+    """Reference solution with one corrupted step, continued consistently from there."""
+    start, ops = parse_question(question)
+    k = rng.randrange(len(ops))
+    kind = rng.choice(["result", "result", "operand", "operator", "carry", "skip", "early"])
+    steps, value = [], start
+    i = 0
+    while i < len(ops):
+        op, operand = ops[i]
+        last = i == len(ops) - 1
+        if i == k:
+            if kind == "result":
+                result = apply_op(value, op, operand) + rng.choice([-10, -2, -1, 1, 2, 10])
+            elif kind == "operand":
+                operand = rng.choice([d for d in range(1, 10) if d != operand])
+                result = apply_op(value, op, operand)
+            elif kind == "operator":
+                op = rng.choice([o for o in "+-*" if o != op])
+                result = apply_op(value, op, operand)
+            elif kind == "carry":
+                value = value + rng.choice([-1, 1, 10])  # wrong left operand
+                result = apply_op(value, op, operand)
+            elif kind == "skip" and not last:
+                op, operand = ops[i + 1]
+                i += 1
+                last = i == len(ops) - 1
+                result = apply_op(value, op, operand)
+            else:  # "early": box an intermediate value and stop
+                result = apply_op(value, op, operand)
+                steps.append(_render(value, op, operand, result, True))
+                break
+        else:
+            result = apply_op(value, op, operand)
+        steps.append(_render(value, op, operand, result, last))
+        value = result
+        i += 1
+    return PRMExample(question, tuple(steps), tuple(step_labels(question, steps)))
+
+
+def examples_from_samples(questions: list[str], texts: list[str]) -> list[PRMExample]:
+    out = []
+    for q, t in zip(questions, texts):
+        steps = split_steps(t)
+        if steps:
+            out.append(PRMExample(q, tuple(steps), tuple(step_labels(q, steps))))
+    return out
+
+
+def encode_prm_batch(tok, fmt: PromptFormat, examples: list[PRMExample], tag_id: int,
+                     max_len: int = 512):
+    """Ids, mask and per-token labels (-100 except at step tags)."""
+    seqs = [tok.encode(fmt.prm_input(e.question, list(e.steps)), add_special_tokens=False)[:max_len]
+            for e in examples]
+    width = max(map(len, seqs))
+    ids = torch.full((len(seqs), width), tok.pad_token_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    labels = torch.full_like(ids, -100)
+    for i, (s, e) in enumerate(zip(seqs, examples)):
+        ids[i, :len(s)] = torch.tensor(s)
+        mask[i, :len(s)] = 1
+        tags = [j for j, t in enumerate(s) if t == tag_id]
+        for j, lab in zip(tags, e.labels):
+            labels[i, j] = lab
+    return ids, mask, labels
+
+
+def roc_auc(scores: list[float], labels: list[int]) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    if len(set(labels)) < 2:
+        return float("nan")
+    return float(roc_auc_score(labels, scores))
+
+
+@torch.no_grad()
+def predict(prm: TinyQwen2PRM, tok, fmt: PromptFormat, examples: list[PRMExample], tag_id: int,
+            batch_size: int = 128) -> tuple[list[float], list[int]]:
+    prm.eval()
+    scores, labels = [], []
+    for b in range(0, len(examples), batch_size):
+        ids, mask, lab = encode_prm_batch(tok, fmt, examples[b:b + batch_size], tag_id)
+        probs = prm(ids, mask).softmax(-1)[..., 1]
+        sel = lab != -100
+        scores += probs[sel].tolist()
+        labels += lab[sel].tolist()
+    return scores, labels
+
+
+def train_prm(policy, tok, fmt: PromptFormat, train: list[PRMExample], val: list[PRMExample],
+              tag_id: int, epochs: float = 3.0, batch_size: int = 64, lr: float = 5e-4,
+              seed: int = 0, threads: int | None = None, eval_every: int = 200) -> tuple[TinyQwen2PRM, dict]:
+    """Fine-tune from the policy's backbone; keep the weights with the best validation AUC."""
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    prm = TinyQwen2PRM.from_policy(policy)
+    opt = torch.optim.AdamW(prm.parameters(), lr=lr, weight_decay=0.01)
+    # Class balance: good steps dominate; weight the loss so both labels count.
+    n_good = sum(sum(e.labels) for e in train)
+    n_all = sum(len(e.labels) for e in train)
+    w_bad = n_good / max(1, n_all - n_good)
+    weight = torch.tensor([max(1.0, w_bad), 1.0])
+    total = int(math.ceil(epochs * len(train) / batch_size))
+    order: list[int] = []
+    best = (-1.0, None, 0)
+    history = []
+    t0 = time.time()
+    bar = tqdm(range(total), desc="prm", unit="step")
+    for step in bar:
+        if len(order) < batch_size:
+            order += rng.sample(range(len(train)), len(train))
+        batch = [train[i] for i in order[:batch_size]]
+        del order[:batch_size]
+        prm.train()
+        ids, mask, labels = encode_prm_batch(tok, fmt, batch, tag_id)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, total, lr, warmup=min(100, total // 10 + 1))
+        logits = prm(ids, mask)
+        loss = torch.nn.functional.cross_entropy(logits.view(-1, 2), labels.view(-1),
+                                                 weight=weight, ignore_index=-100)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(prm.parameters(), 1.0)
+        opt.step()
+        if (step + 1) % eval_every == 0 or step == total - 1:
+            scores, labs = predict(prm, tok, fmt, val, tag_id)
+            auc = roc_auc(scores, labs)
+            history.append({"step": step + 1, "loss": float(loss.detach()), "val_auc": auc})
+            bar.set_postfix(loss=f"{float(loss.detach()):.3f}", val_auc=f"{auc:.3f}")
+            if auc > best[0]:
+                best = (auc, {k: v.clone() for k, v in prm.state_dict().items()}, step + 1)
+    if best[1] is not None:
+        prm.load_state_dict(best[1])
+    return prm, {"steps": total, "best_val_auc": best[0], "best_step": best[2],
+                 "history": history, "seconds": time.time() - t0,
+                 "train_examples": len(train), "val_examples": len(val),
+                 "bad_step_weight": float(weight[0])}
