@@ -3,14 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-
-
-def _inprocess_vllm() -> None:
-    # One engine process instead of two: starts ~10x faster on CPU and is what
-    # the jobs and tests use; a caller's explicit setting wins.
-    os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
 
 
 def cmd_solve(args) -> int:
@@ -22,11 +15,11 @@ def cmd_solve(args) -> int:
     from ttc.grading import answers_match
     from ttc.grid import get_grid
     from ttc.prompts import get_format
-    from ttc.strategies import Query, SamplingConfig, StrategyRunner
+    from ttc.strategies import SamplingConfig, StrategyRunner
     from ttc.world.engines import world_generator, world_scorer
 
     problems = generate_problems(args.per_level, seed=args.seed, levels=args.levels)
-    queries = [Query(p.query_id, p.question, p.answer) for p in problems]
+    queries = [p.to_query() for p in problems]
     runner = StrategyRunner(world_generator(seed=args.seed), world_scorer(seed=args.seed),
                             get_format("world"), SamplingConfig(seed=args.seed))
     grid = get_grid(args.grid)
@@ -96,7 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    _inprocess_vllm()
+    from ttc.runtime import configure_inprocess_vllm
+
+    configure_inprocess_vllm()
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)

@@ -31,13 +31,13 @@ def measure(per_level: int, temperature: float, seed: int, beam: str, samples: i
     from ttc.grading import answers_match, split_steps
     from ttc.grid import StrategySpec
     from ttc.prompts import get_format
-    from ttc.strategies import Query, SamplingConfig, StrategyRunner, answer_of, select
+    from ttc.strategies import SamplingConfig, StrategyRunner, answer_of, select
     from ttc.voting import aggregate
     from ttc.world.engines import world_generator, world_scorer
     from ttc.world.train_prm import roc_auc
 
     problems = generate_problems(per_level, seed=seed)
-    queries = [Query(p.query_id, p.question, p.answer) for p in problems]
+    queries = [p.to_query() for p in problems]
     gen, scorer = world_generator(seed=seed), world_scorer(seed=seed)
     runner = StrategyRunner(gen, scorer, get_format("world"),
                             SamplingConfig(temperature=temperature, seed=seed))
@@ -148,6 +148,9 @@ def main(argv=None):
     ap.add_argument("--out", default="runs/world_quality")
     ap.add_argument("--json", action="store_true", help="print the JSON result")
     args = ap.parse_args(argv)
+    from ttc.runtime import configure_inprocess_vllm
+
+    configure_inprocess_vllm()
     from ttc.strategies import SamplingConfig
 
     temperature = SamplingConfig().temperature if args.temperature is None else args.temperature

@@ -25,14 +25,14 @@ class WorldConfig(BaseModel):
 
     out_dir: str = "assets/world"
     seed: int = 0
-    policy_tokens: int = Field(4_000_000, gt=0)
+    policy_tokens: int = Field(8_000_000, gt=0)
     reuse_policy: bool = False
     temperature: float = Field(0.7, ge=0)
     prm_train_problems_per_level: int = Field(400, gt=0)
     prm_val_problems_per_level: int = Field(40, gt=0)
     prm_samples_per_problem: int = Field(8, gt=0)
     prm_perturbed_per_problem: int = Field(1, ge=0)
-    prm_epochs: float = Field(2.0, gt=0)
+    prm_epochs: float = Field(1.5, gt=0)
     prm_lr: float = Field(5e-4, gt=0)
     threads: int = Field(2, gt=0)
 
@@ -110,6 +110,9 @@ def main(argv=None):
     ap.add_argument("--out", help="output folder (overrides the config)")
     ap.add_argument("--reuse-policy", action="store_true", help="keep an already trained policy")
     args = ap.parse_args(argv)
+    from ttc.runtime import configure_inprocess_vllm
+
+    configure_inprocess_vllm()
     cfg = load_config(WorldConfig, args.config)
     if args.out:
         cfg = cfg.model_copy(update={"out_dir": args.out})

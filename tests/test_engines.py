@@ -1,0 +1,62 @@
+"""The engine clients on the real tiny models (in-process vLLM)."""
+
+import asyncio
+import random
+
+import pytest
+
+from ttc.arithmetic import generate_problems, reference_steps, render_prompt
+from ttc.interfaces import GenerationRequest, ScoreRequest
+from ttc.world.train_prm import perturbed_solution, roc_auc
+
+
+def test_generator_returns_n_completions_with_counts(generator):
+    prompt = render_prompt("3 + 4 * 2")
+    out = asyncio.run(generator.generate([
+        GenerationRequest(prompt, n=5, max_tokens=40, temperature=0.7, stop=("\n\n",), seed=1),
+        GenerationRequest(prompt, n=2, max_tokens=3, temperature=0.7, seed=2),
+    ]))
+    assert [len(o) for o in out] == [5, 2]
+    for c in out[0]:
+        assert "\n\n" not in c.text and c.tokens > 0
+        assert c.finish_reason in ("stop", "eos", "length")
+    assert all(c.finish_reason == "length" and c.tokens == 3 for c in out[1])
+    # The trained policy writes the first step of this problem right, greedily.
+    greedy = generator.generate_sync([GenerationRequest(prompt, n=3, temperature=0.0, stop=("\n\n",))])
+    assert [c.text for c in greedy[0]] == ["3 + 4 = 7"] * 3
+
+
+def test_seeded_requests_are_reproducible(generator):
+    req = GenerationRequest(render_prompt("9 - 2 * 5 + 1"), n=4, temperature=1.0, seed=123)
+    a, b = generator.generate_sync([req]), generator.generate_sync([req])
+    assert [c.text for c in a[0]] == [c.text for c in b[0]]
+
+
+def test_prompt_longer_than_context_is_refused(generator):
+    long_question = " + 1".join(["1"] * 400)
+    with pytest.raises(ValueError, match="does not fit the model's context of 512 tokens"):
+        generator.generate_sync([GenerationRequest(render_prompt(long_question))])
+
+
+def test_prm_separates_right_from_wrong_steps(scorer):
+    rng = random.Random(0)
+    problems = generate_problems(6, seed=77, levels=range(2, 7))
+    reqs, labels = [], []
+    for p in problems:
+        reqs.append(ScoreRequest(p.question, tuple(reference_steps(p.question))))
+        labels.append([1] * p.difficulty)
+        bad = perturbed_solution(rng, p.question)
+        reqs.append(ScoreRequest(p.question, bad.steps))
+        labels.append(list(bad.labels))
+    rewards = asyncio.run(scorer.score(reqs))
+    assert [len(r) for r in rewards] == [len(x) for x in labels]
+    assert all(0.0 <= x <= 1.0 for r in rewards for x in r)
+    flat_r = [x for r in rewards for x in r]
+    flat_l = [x for lab in labels for x in lab]
+    assert roc_auc(flat_r, flat_l) >= 0.9
+
+
+def test_scorer_handles_no_steps_and_refuses_tag_in_step(scorer, world_format):
+    assert scorer.score_sync([ScoreRequest("1 + 1", ())]) == [[]]
+    with pytest.raises(ValueError, match="step tag"):
+        scorer.score_sync([ScoreRequest("1 + 1", (f"1 + 1 = 2{world_format.step_tag}",))])
