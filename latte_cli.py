@@ -13,17 +13,21 @@ def cmd_solve(args) -> int:
 
     from ttc.arithmetic import generate_problems
     from ttc.grading import answers_match
-    from ttc.grid import get_grid
-    from ttc.prompts import get_format
-    from ttc.strategies import SamplingConfig, StrategyRunner
-    from ttc.world.engines import world_generator, world_scorer
+    from ttc.queries import load_queries
+    from ttc.recipe import load_recipe
+    from ttc.strategies import StrategyRunner
 
-    problems = generate_problems(args.per_level, seed=args.seed, levels=args.levels)
-    queries = [p.to_query() for p in problems]
-    runner = StrategyRunner(world_generator(seed=args.seed), world_scorer(seed=args.seed),
-                            get_format("world"), SamplingConfig(seed=args.seed))
-    grid = get_grid(args.grid)
+    recipe = load_recipe(args.recipe)
+    if args.queries:
+        queries = load_queries(args.queries, limit=args.limit)
+    else:
+        queries = [p.to_query() for p in generate_problems(args.per_level, seed=args.seed, levels=args.levels)]
+    grid = recipe.strategy_grid()
     ids = args.strategy or grid.ids
+    for sid in ids:
+        grid[sid]  # unknown ids fail here, before any engine starts
+    runner = StrategyRunner(recipe.build_generator(args.seed), recipe.build_scorer(args.seed),
+                            recipe.format(), recipe.sampling.config(args.seed))
     summary = []
     print(f"{'strategy':34s} {'acc':>5s} {'tokens/q':>9s} {'latency s':>9s}")
     for sid in ids:
@@ -70,7 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_)
         p.add_argument("--per-level", type=int, default=2)
         p.add_argument("--levels", type=int, nargs="+", default=[1, 4, 8])
-        p.add_argument("--grid", default="cpu")
+        p.add_argument("--recipe", default="cluster/recipes/cpu_world.yaml",
+                       help="models, prompt format, grid and sampling (cluster/recipes/)")
+        p.add_argument("--queries", help="query file (.jsonl/.json/.parquet) instead of generated problems")
+        p.add_argument("--limit", type=int, help="use the first N queries of --queries")
         p.add_argument("--strategy", action="append", help="strategy id (repeatable); default: whole grid")
         p.add_argument("--seed", type=int, default=7)
         p.add_argument("--json", action="store_true")
@@ -95,8 +102,8 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as exc:  # bad input from the user: one clear line, no traceback
-        print(f"latte: error: {exc}", file=sys.stderr)
+    except (ValueError, KeyError) as exc:  # bad input from the user: one clear line, no traceback
+        print(f"latte: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
 
 

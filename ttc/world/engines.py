@@ -9,10 +9,10 @@ from ttc.vllm_engines import EngineSpec, VLLMGenerator, VLLMStepScorer
 from ttc.world.paths import policy_dir, prm_dir
 
 
-def world_generator(root: Path | None = None, seed: int = 0, kv_cache_gib: float = 1.0) -> VLLMGenerator:
-    return VLLMGenerator(EngineSpec(model=str(policy_dir(root)), seed=seed, kv_cache_gib=kv_cache_gib))
+def world_generator(root: Path | None = None, seed: int = 0) -> VLLMGenerator:
+    """The policy of the world under `root` (default: the shipped or LATTE_WORLD_DIR one)."""
+    return VLLMGenerator(EngineSpec(model=str(policy_dir(root)), seed=seed))
 
 
-def world_scorer(root: Path | None = None, seed: int = 0, kv_cache_gib: float = 1.0) -> VLLMStepScorer:
-    return VLLMStepScorer(EngineSpec(model=str(prm_dir(root)), seed=seed, kv_cache_gib=kv_cache_gib),
-                          get_format("world"))
+def world_scorer(root: Path | None = None, seed: int = 0) -> VLLMStepScorer:
+    return VLLMStepScorer(EngineSpec(model=str(prm_dir(root)), seed=seed), get_format("world"))
