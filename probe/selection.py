@@ -1,0 +1,75 @@
+"""Utility-maximizing strategy selection, vectorized over a batch of queries.
+
+    U[q, s] = A[q, s] - lambda_T * T[q, s] - lambda_L * L[q, s],   s*(q) = argmax_s U[q, s]
+
+A (predicted accuracy), T (tokens) and L (seconds) are [queries x strategies]
+arrays (a per-strategy cost row broadcasts). The constrained mode picks the most
+accurate strategy whose predicted cost fits a token and/or latency budget, and the
+cheapest one when none fits.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def check_lambda(name: str, value) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    if v < 0:
+        raise ValueError(f"{name} must be >= 0, got {v}")
+    return v
+
+
+def check_budget(name: str, value) -> float | None:
+    if value is None:
+        return None
+    v = check_lambda(name, value)
+    if v == 0:
+        raise ValueError(f"{name} must be > 0")
+    return v
+
+
+@dataclass
+class Selection:
+    index: np.ndarray  # [Q] chosen strategy per query
+    utility: np.ndarray  # [Q, S]
+    feasible: np.ndarray  # [Q] whether the choice met the budgets (always True without budgets)
+
+
+def utilities(acc: np.ndarray, tokens: np.ndarray, latency: np.ndarray,
+              lambda_tokens: float, lambda_latency: float) -> np.ndarray:
+    lt = check_lambda("lambda_tokens", lambda_tokens)
+    ll = check_lambda("lambda_latency", lambda_latency)
+    acc = np.asarray(acc, dtype=np.float64)
+    return acc - lt * np.broadcast_to(tokens, acc.shape) - ll * np.broadcast_to(latency, acc.shape)
+
+
+def select(acc: np.ndarray, tokens: np.ndarray, latency: np.ndarray, lambda_tokens: float = 0.0,
+           lambda_latency: float = 0.0, max_tokens: float | None = None,
+           max_latency_s: float | None = None) -> Selection:
+    """argmax utility per query; with budgets, only strategies predicted to fit compete."""
+    acc = np.atleast_2d(np.asarray(acc, dtype=np.float64))
+    tok = np.broadcast_to(np.asarray(tokens, dtype=np.float64), acc.shape)
+    lat = np.broadcast_to(np.asarray(latency, dtype=np.float64), acc.shape)
+    u = utilities(acc, tok, lat, lambda_tokens, lambda_latency)
+    max_tokens = check_budget("max_tokens", max_tokens)
+    max_latency_s = check_budget("max_latency_s", max_latency_s)
+    fits = np.ones(acc.shape, dtype=bool)
+    if max_tokens is not None:
+        fits &= tok <= max_tokens
+    if max_latency_s is not None:
+        fits &= lat <= max_latency_s
+    masked = np.where(fits, u, -np.inf)
+    any_fit = fits.any(axis=1)
+    # Nothing fits: fall back to the cheapest strategy (by latency, then tokens).
+    cheapest = np.lexsort((tok, lat), axis=1)[:, 0] if acc.size else np.zeros(0, dtype=int)
+    index = np.where(any_fit, np.argmax(masked, axis=1), cheapest)
+    return Selection(index=index, utility=u, feasible=any_fit)

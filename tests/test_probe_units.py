@@ -1,0 +1,86 @@
+"""Pure probe logic: calibration, selection, costs, artifact round trip (no engines)."""
+
+import numpy as np
+import pytest
+
+from probe.artifact import ArtifactError, ProbeArtifact, load_artifact
+from probe.calibration import Platt, expected_calibration_error, report
+from probe.costs import CostTable, RidgeCostModel, cost_errors
+from probe.mlp import TrainConfig, pair_features, train_probe
+from probe.selection import select
+from ttc.grid import cpu_grid, paper_grid
+
+
+def test_platt_fixes_a_miscalibrated_score():
+    rng = np.random.default_rng(0)
+    true_logit = rng.normal(0, 2, 4000)
+    y = (rng.random(4000) < 1 / (1 + np.exp(-true_logit))).astype(float)
+    skewed = 3.0 * true_logit + 2.0  # overconfident and shifted
+    before = expected_calibration_error(1 / (1 + np.exp(-skewed)), y)
+    platt = Platt.fit(skewed, y)
+    after = expected_calibration_error(platt(skewed), y)
+    assert before > 0.1 and after < 0.03
+    assert abs(platt.a - 1 / 3) < 0.05
+
+
+def test_selection_utility_and_budgets():
+    acc = np.array([[0.50, 0.70, 0.90], [0.80, 0.82, 0.84]])
+    tokens = np.array([100.0, 400.0, 1600.0])
+    latency = np.array([0.1, 0.5, 2.0])
+    assert select(acc, tokens, latency).index.tolist() == [2, 2]
+    # A token price makes the cheap strategy win where extra accuracy is small.
+    assert select(acc, tokens, latency, lambda_tokens=1e-4).index.tolist() == [2, 0]
+    sel = select(acc, tokens, latency, max_latency_s=0.6)
+    assert sel.index.tolist() == [1, 1] and sel.feasible.all()
+    sel = select(acc, tokens, latency, max_latency_s=0.05)
+    assert sel.index.tolist() == [0, 0] and not sel.feasible.any()
+    for bad in (-1.0, float("nan"), float("inf"), "abc"):
+        with pytest.raises(ValueError, match="lambda_tokens"):
+            select(acc, tokens, latency, lambda_tokens=bad)
+
+
+def test_costs_table_and_ridge():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 4))
+    ns = np.array([1, 2, 4, 8])
+    base = np.exp(3 + 0.5 * x[:, :1])
+    tokens = base * ns * np.exp(rng.normal(0, 0.05, (300, 4)))
+    lat = tokens / 1000
+    table = CostTable.fit(["a", "b", "c", "d"], tokens[:200], lat[:200])
+    ridge = RidgeCostModel(alpha=1.0).fit(x[:200], tokens[:200], lat[:200])
+    t_tab, _ = table.predict(100)
+    t_rdg, _ = ridge.predict(x[200:])
+    assert cost_errors(t_rdg, tokens[200:])["mae"] < 0.5 * cost_errors(t_tab, tokens[200:])["mae"]
+
+
+def _toy_artifact(grid, seed=0):
+    rng = np.random.default_rng(seed)
+    sf = np.array([s.features() for s in grid.strategies], dtype=np.float32)
+    qf = rng.normal(size=(60, 5)).astype(np.float32)
+    x = pair_features(qf, sf)
+    y = 1 / (1 + np.exp(-(x[:, 0] + 0.3 * x[:, 5])))
+    probe = train_probe(x[:600], y[:600], x[600:], y[600:], TrainConfig(max_epochs=3))
+    s = len(grid.strategies)
+    table = CostTable(grid.ids, np.arange(s) + 1.0, np.arange(s) * 0.1 + 0.1)
+    return ProbeArtifact("toy", grid, probe, Platt(1.0, 0.0), table), qf
+
+
+def test_mlp_learns_soft_labels_and_artifact_roundtrip(tmp_path):
+    art, qf = _toy_artifact(cpu_grid())
+    pred = art.predict_accuracy(qf)
+    assert pred.shape == (60, len(cpu_grid().strategies))
+    sf = art.strategy_features()
+    truth = (1 / (1 + np.exp(-(pair_features(qf, sf)[:, 0] + 0.3 * pair_features(qf, sf)[:, 5])))).reshape(pred.shape)
+    assert report(pred.ravel(), truth.ravel())["brier"] < 0.01
+    art.save(tmp_path / "a")
+    back = load_artifact(tmp_path / "a", expected_grid=cpu_grid())
+    assert np.allclose(back.predict_accuracy(qf), pred, atol=1e-6)
+
+
+def test_artifact_for_another_grid_is_refused(tmp_path):
+    art, _ = _toy_artifact(cpu_grid())
+    art.save(tmp_path / "a")
+    with pytest.raises(ArtifactError, match="trained for grid 'cpu'.*not for grid 'paper'"):
+        load_artifact(tmp_path / "a", expected_grid=paper_grid())
+    with pytest.raises(ArtifactError, match="not a probe artifact"):
+        load_artifact(tmp_path)
