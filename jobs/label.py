@@ -1,0 +1,164 @@
+"""Labeling job: soft labels, tokens and latency for every (query, strategy).
+
+    python -m jobs.label --config cluster/jobs/label_cpu.yaml
+    ray job submit --working-dir . -- python -m jobs.label --config cluster/jobs/label_cpu.yaml
+
+Ray Data fans shards of queries out over an actor pool; each actor holds the
+policy and PRM engines (in-process vLLM) and writes one Parquet file per finished
+shard (atomically: temp file, then rename). A restarted job skips finished shards,
+so a killed run resumes without redoing or duplicating work; at the end the
+shards are merged into `labels.parquet` with model ids, grid hash and seed in the
+file metadata.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import time
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from jobs.config import load_config
+from ttc.label_table import LabelStore, shard_queries
+
+
+class LabelConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    queries: str
+    out_dir: str
+    recipe: str = "cluster/recipes/cpu_world.yaml"
+    strategies: list[str] | None = None  # subset of the recipe's grid; default: all
+    resamples: int = Field(30, gt=0)
+    seed: int = 0
+    shard_size: int = Field(8, gt=0)
+    replicas: int = Field(2, gt=0)
+    num_cpus_per_replica: float | None = Field(None, ge=0)  # default: the recipe's resources
+    num_gpus_per_replica: float | None = Field(None, ge=0)
+    limit: int | None = Field(None, gt=0)
+
+
+class LabelWorker:
+    """Ray Data actor: builds both engines once, labels one shard per call."""
+
+    def __init__(self, recipe_path: str, strategy_ids: list[str] | None, out_dir: str,
+                 resamples: int, seed: int, meta: dict):
+        from ttc.runtime import configure_inprocess_vllm
+
+        configure_inprocess_vllm(bind_threads=False)
+        from ttc.recipe import load_recipe
+        from ttc.strategies import StrategyRunner
+
+        recipe = load_recipe(recipe_path)
+        grid = recipe.strategy_grid()
+        self.grid = grid.subset(strategy_ids) if strategy_ids else grid
+        self.runner = StrategyRunner(recipe.build_generator(seed), recipe.build_scorer(seed),
+                                     recipe.format(), recipe.sampling.config(seed))
+        self.store = LabelStore(Path(out_dir))
+        self.resamples, self.seed, self.meta = resamples, seed, meta
+
+    def __call__(self, batch: dict) -> dict:
+        import asyncio
+
+        from ttc.labeling import label_query
+        from ttc.queries import Query
+
+        out = {"shard": [], "rows": [], "seconds": [], "pool_tokens": [], "separate_sampling_tokens": []}
+        for shard, payload in zip(batch["shard"], batch["queries"]):
+            t0 = time.perf_counter()
+            rows, acct = [], {"pool_tokens": 0, "separate_sampling_tokens": 0.0}
+            for q in json.loads(payload):
+                r, a = asyncio.run(label_query(self.runner, self.grid, Query(**q), self.resamples, self.seed))
+                rows += r
+                acct["pool_tokens"] += a["pool_tokens"]
+                acct["separate_sampling_tokens"] += a["separate_sampling_tokens"]
+            self.store.write_shard(str(shard), rows, {**self.meta, **acct})
+            out["shard"].append(str(shard))
+            out["rows"].append(len(rows))
+            out["seconds"].append(time.perf_counter() - t0)
+            out["pool_tokens"].append(acct["pool_tokens"])
+            out["separate_sampling_tokens"].append(acct["separate_sampling_tokens"])
+        return out
+
+
+def plan(cfg: LabelConfig):
+    """Everything that can be refused is checked here, before Ray or an engine starts."""
+    from ttc.queries import load_queries
+    from ttc.recipe import load_recipe
+
+    recipe = load_recipe(cfg.recipe)
+    grid = recipe.strategy_grid()
+    if cfg.strategies:
+        dup = sorted({s for s in cfg.strategies if cfg.strategies.count(s) > 1})
+        if dup:
+            raise ValueError(f"strategies list has duplicate ids: {dup}")
+        grid = grid.subset(cfg.strategies)  # unknown ids fail here
+    queries = load_queries(cfg.queries, limit=cfg.limit)
+    missing = [q.query_id for q in queries if q.answer is None]
+    if missing:
+        raise ValueError(f"queries without a reference answer cannot be labeled: {missing[:5]}")
+    meta = {
+        "latte.schema": "labels/v1", "grid_name": grid.name, "grid_hash": grid.hash,
+        "grid_ids": json.dumps(grid.ids), "seed": str(cfg.seed), "resamples": str(cfg.resamples),
+        "recipe": recipe.name, "policy_model": recipe.policy.model, "prm_model": recipe.prm.model,
+        "temperature": str(recipe.sampling.temperature),
+        "queries_sha": hashlib.sha256("".join(q.query_id for q in queries).encode()).hexdigest()[:16],
+    }
+    return recipe, grid, queries, meta
+
+
+def run(cfg: LabelConfig) -> dict:
+    import ray
+
+    recipe, grid, queries, meta = plan(cfg)
+    store = LabelStore(Path(cfg.out_dir))
+    store.check_or_write_manifest(meta)
+    shards = shard_queries(queries, cfg.shard_size)
+    done = store.finished_shards()
+    pending = [(sid, qs) for sid, qs in shards if sid not in done]
+    print(f"[label] {len(queries)} queries x {len(grid.ids)} strategies; {len(shards)} shards, "
+          f"{len(shards) - len(pending)} already finished, {len(pending)} to run", flush=True)
+    t0 = time.perf_counter()
+    results = []
+    if pending:
+        ray.init(ignore_reinit_error=True, log_to_driver=False)
+        res = recipe.policy.resources
+        num_cpus = cfg.num_cpus_per_replica if cfg.num_cpus_per_replica is not None else res.num_cpus
+        num_gpus = cfg.num_gpus_per_replica if cfg.num_gpus_per_replica is not None else res.num_gpus
+        ds = ray.data.from_items([{"shard": sid, "queries": json.dumps([q.to_dict() for q in qs])}
+                                  for sid, qs in pending])
+        ds = ds.map_batches(
+            LabelWorker, batch_size=1,
+            compute=ray.data.ActorPoolStrategy(size=min(cfg.replicas, len(pending))),
+            num_cpus=num_cpus, num_gpus=num_gpus,
+            fn_constructor_kwargs=dict(recipe_path=cfg.recipe, strategy_ids=cfg.strategies,
+                                       out_dir=cfg.out_dir, resamples=cfg.resamples, seed=cfg.seed,
+                                       meta=meta))
+        for row in ds.iter_rows():  # streams: a shard is on disk as soon as its row arrives
+            results.append(row)
+            print(f"[label] shard {row['shard']}: {row['rows']} rows in {row['seconds']:.1f}s "
+                  f"({len(done) + len(results)}/{len(shards)} shards)", flush=True)
+    table_path = store.merge([sid for sid, _ in shards], meta, expected_rows=len(queries) * len(grid.ids))
+    summary = store.summary()
+    summary.update(seconds=time.perf_counter() - t0, shards_run=len(results),
+                   shards_skipped=len(shards) - len(pending), table=str(table_path))
+    (Path(cfg.out_dir) / "label_summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", required=True)
+    args = ap.parse_args(argv)
+    from ttc.runtime import configure_inprocess_vllm
+
+    configure_inprocess_vllm()
+    cfg = load_config(LabelConfig, args.config)
+    print(json.dumps(run(cfg), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Train the accuracy probe, its calibration and the cost models from label tables.
+
+    python -m jobs.train_probe --config cluster/jobs/train_probe_cpu.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from jobs.config import load_config
+
+
+class TrainProbeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    train_labels: str
+    val_labels: str
+    out_dir: str
+    recipe: str = "cluster/recipes/cpu_world.yaml"
+    featurizer: str = "minilm"
+    lr: float = Field(1e-3, gt=0)
+    batch_size: int = Field(32, gt=0)
+    max_epochs: int = Field(30, gt=0)
+    patience: int = Field(3, gt=0)
+    seed: int = 0
+
+
+def run(cfg: TrainProbeConfig) -> dict:
+    from probe.features import get_featurizer
+    from probe.mlp import TrainConfig
+    from probe.training import fit_artifact
+    from ttc.label_table import LabelTable
+    from ttc.recipe import load_recipe
+
+    recipe = load_recipe(cfg.recipe)
+    featurizer = get_featurizer(cfg.featurizer, recipe.policy.resolved_model(), recipe.format())
+    train = LabelTable.read(cfg.train_labels)
+    val = LabelTable.read(cfg.val_labels)
+    if train.meta.get("grid_hash") != val.meta.get("grid_hash"):
+        raise ValueError("train and validation label tables were made for different grids")
+    grid = recipe.strategy_grid()
+    ids = train.strategy_ids
+    if ids != grid.ids:
+        grid = grid.subset(ids)  # a table labeled on a subset of the recipe's grid
+    artifact = fit_artifact(grid, featurizer, train, val,
+                            TrainConfig(lr=cfg.lr, batch_size=cfg.batch_size, max_epochs=cfg.max_epochs,
+                                        patience=cfg.patience, seed=cfg.seed))
+    artifact.save(cfg.out_dir)
+    return {"artifact": str(Path(cfg.out_dir)), "featurizer": artifact.featurizer, "grid_hash": grid.hash,
+            "epochs": len(artifact.probe.history), **artifact.metrics}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", required=True)
+    args = ap.parse_args(argv)
+    print(json.dumps(run(load_config(TrainProbeConfig, args.config)), indent=2))
+
+
+if __name__ == "__main__":
+    main()
