@@ -50,27 +50,43 @@ def cmd_solve(args) -> int:
     return 0
 
 
-def cmd_world(args) -> int:
+def cmd_demo(rest: list[str]) -> int:
+    from jobs import demo
+
+    demo.main(rest)
+    return 0
+
+
+def cmd_world(rest: list[str]) -> int:
     from jobs import world
 
-    world.main(args.rest)
+    world.main(rest)
     return 0
 
 
-def cmd_bench(args) -> int:
+def cmd_bench(rest: list[str]) -> int:
     import importlib
 
-    mod = importlib.import_module(f"benchmarks.{args.name}")
-    mod.main(args.rest)
+    if not rest or rest[0].startswith("-"):
+        raise ValueError("usage: latte bench NAME [args]  (NAME: world_quality, beam_batching, ...)")
+    mod = importlib.import_module(f"benchmarks.{rest[0]}")
+    mod.main(rest[1:])
     return 0
+
+
+PASSTHROUGH = {"demo": cmd_demo, "world": cmd_world, "bench": cmd_bench}
 
 
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="latte", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
 
-    for name, help_ in (("demo", "the main job on the embedded CPU world (for now: solve)"),
-                        ("solve", "solve generated problems with each strategy")):
+    # Listed for --help; their own parsers take their flags (see PASSTHROUGH).
+    sub.add_parser("demo", help="label, train the probe and evaluate on the CPU world (local Ray)")
+    sub.add_parser("world", help="train the tiny policy and PRM (jobs.world)")
+    sub.add_parser("bench", help="run benchmarks.NAME")
+
+    for name, help_ in (("solve", "solve generated problems or a query file with each strategy"),):
         p = sub.add_parser(name, help=help_)
         p.add_argument("--per-level", type=int, default=2)
         p.add_argument("--levels", type=int, nargs="+", default=[1, 4, 8])
@@ -84,14 +100,6 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("-v", "--verbose", action="store_true")
         p.set_defaults(func=cmd_solve)
 
-    p = sub.add_parser("world", help="train the tiny policy and PRM (jobs.world)")
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(func=cmd_world)
-
-    p = sub.add_parser("bench", help="run benchmarks.<name>")
-    p.add_argument("name")
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(func=cmd_bench)
     return ap
 
 
@@ -99,8 +107,12 @@ def main(argv=None) -> int:
     from ttc.runtime import configure_inprocess_vllm
 
     configure_inprocess_vllm()
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        # Sub-commands that own their flags get the rest of the line untouched.
+        if argv and argv[0] in PASSTHROUGH:
+            return PASSTHROUGH[argv[0]](argv[1:])
+        args = build_parser().parse_args(argv)
         return args.func(args)
     except (ValueError, KeyError) as exc:  # bad input from the user: one clear line, no traceback
         print(f"latte: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)

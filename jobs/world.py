@@ -25,7 +25,15 @@ class WorldConfig(BaseModel):
 
     out_dir: str = "assets/world"
     seed: int = 0
-    policy_tokens: int = Field(8_000_000, gt=0)
+    policy_tokens: int = Field(6_000_000, gt=0)
+    # Checkpoints every `checkpoint_every` tokens from `checkpoint_from`; the shipped policy
+    # is the most trained one whose pass@1 on the hardest level stays <= select_max_hard_pass1
+    # (and on the easiest >= select_min_easy_pass1), so test-time compute has room to help.
+    checkpoint_from: int = Field(2_500_000, gt=0)
+    checkpoint_every: int = Field(250_000, gt=0)
+    select_max_hard_pass1: float = Field(0.45, gt=0, le=1)
+    select_min_easy_pass1: float = Field(0.9, gt=0, le=1)
+    select_problems_per_level: int = Field(40, gt=0)
     reuse_policy: bool = False
     temperature: float = Field(0.7, ge=0)
     prm_train_problems_per_level: int = Field(400, gt=0)
@@ -37,7 +45,8 @@ class WorldConfig(BaseModel):
     threads: int = Field(2, gt=0)
 
 
-def sample_solutions(gen, questions: list[str], n: int, temperature: float, seed: int) -> list[list[str]]:
+def sample_solutions(gen, questions: list[str], n: int, temperature: float, seed: int,
+                     quiet: bool = False) -> list[list[str]]:
     from ttc.interfaces import GenerationRequest
     from ttc.prompts import get_format
 
@@ -49,8 +58,52 @@ def sample_solutions(gen, questions: list[str], n: int, temperature: float, seed
                                   temperature=temperature, seed=seed + b + i)
                 for i, q in enumerate(chunk)]
         out += [[c.text for c in comps] for comps in gen.generate_sync(reqs)]
-        print(f"[world] sampled {len(out)}/{len(questions)} problems", flush=True)
+        if not quiet:
+            print(f"[world] sampled {len(out)}/{len(questions)} problems", flush=True)
     return out
+
+
+def measure_pass1(model_dir: Path, levels: list[int], per_level: int, temperature: float,
+                  seed: int) -> dict[int, float]:
+    import gc
+
+    from ttc.arithmetic import generate_problems
+    from ttc.grading import answers_match
+    from ttc.strategies import answer_of
+    from ttc.vllm_engines import EngineSpec, VLLMGenerator
+
+    gen = VLLMGenerator(EngineSpec(model=str(model_dir), seed=seed))
+    out = {}
+    for level in levels:
+        probs = generate_problems(per_level, seed=seed, levels=[level])
+        texts = sample_solutions(gen, [p.question for p in probs], 4, temperature, seed, quiet=True)
+        out[level] = sum(answers_match(answer_of(t), p.answer) for p, ts in zip(probs, texts) for t in ts) / (4 * len(probs))
+    del gen
+    gc.collect()
+    return out
+
+
+def select_checkpoint(cfg: WorldConfig, out: Path) -> dict:
+    """Pick the shipped policy among the checkpoints by measured pass@1 (see WorldConfig)."""
+    from ttc.arithmetic import MAX_LEVEL, MIN_LEVEL
+
+    cks = sorted((out / "policy_train" / "checkpoints").glob("tok-*"), key=lambda p: int(p.name[4:]))
+    cks.append(out / "policy_train")  # the final weights are a candidate too
+    scores = []
+    for ck in cks:
+        p = measure_pass1(ck, [MIN_LEVEL, MAX_LEVEL], cfg.select_problems_per_level, cfg.temperature,
+                          cfg.seed + 3000)
+        scores.append({"checkpoint": ck.name, "easy_pass1": p[MIN_LEVEL], "hard_pass1": p[MAX_LEVEL]})
+        print(f"[world] {ck.name}: pass@1 level {MIN_LEVEL} {p[MIN_LEVEL]:.2f}, level {MAX_LEVEL} "
+              f"{p[MAX_LEVEL]:.2f}", flush=True)
+    ok = [i for i, s in enumerate(scores) if s["hard_pass1"] <= cfg.select_max_hard_pass1
+          and s["easy_pass1"] >= cfg.select_min_easy_pass1]
+    pick = ok[-1] if ok else min(range(len(scores)),
+                                 key=lambda i: abs(scores[i]["hard_pass1"] - cfg.select_max_hard_pass1))
+    if (out / "policy").exists():
+        shutil.rmtree(out / "policy")
+    shutil.copytree(cks[pick], out / "policy", ignore=shutil.ignore_patterns("checkpoints"))
+    return {"candidates": scores, "chosen": scores[pick]["checkpoint"], "criteria_met": bool(ok)}
 
 
 def build_world(cfg: WorldConfig) -> dict:
@@ -72,8 +125,11 @@ def build_world(cfg: WorldConfig) -> dict:
         prev = out / "world_card.json"
         card["policy"] = json.loads(prev.read_text()).get("policy") if prev.exists() else None
     else:
-        card["policy"] = train_policy(out / "policy", tokens=cfg.policy_tokens, seed=cfg.seed,
-                                      threads=cfg.threads)
+        marks = list(range(cfg.checkpoint_from, cfg.policy_tokens, cfg.checkpoint_every))
+        card["policy"] = train_policy(out / "policy_train", tokens=cfg.policy_tokens, seed=cfg.seed,
+                                      threads=cfg.threads, checkpoint_tokens=marks)
+        card["policy"]["selection"] = select_checkpoint(cfg, out)
+        shutil.rmtree(out / "policy_train")  # checkpoints are not shipped
     # PRM data: the policy's own samples on fresh problems (seeds disjoint from evaluation's).
     train_q = [p.question for p in generate_problems(cfg.prm_train_problems_per_level, seed=cfg.seed + 1000)]
     val_q = [p.question for p in generate_problems(cfg.prm_val_problems_per_level, seed=cfg.seed + 2000)]

@@ -42,3 +42,15 @@ def world_format():
     from ttc.prompts import get_format
 
     return get_format("world")
+
+
+@pytest.fixture(scope="session")
+def ray_session(tmp_path_factory):
+    """One local Ray cluster for the whole test session (ray.init costs ~10 s here)."""
+    import ray
+
+    os.environ.setdefault("RAY_TMPDIR", str(tmp_path_factory.mktemp("ray")))
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True,
+             _temp_dir=os.environ["RAY_TMPDIR"])
+    yield ray
+    ray.shutdown()

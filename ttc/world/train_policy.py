@@ -40,8 +40,12 @@ def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
 
 def train_policy(out_dir: str | Path, tokens: int = 3_000_000, batch_size: int = 64,
                  lr: float = 1e-3, seed: int = 0, threads: int | None = None,
-                 log_every: int = 50) -> dict:
-    """Train on freshly generated problems (uniform over levels) until `tokens` seen."""
+                 log_every: int = 50, checkpoint_tokens: list[int] | None = None) -> dict:
+    """Train on freshly generated problems (uniform over levels) until `tokens` seen.
+
+    Competence arrives abruptly with training tokens, so the world job saves
+    checkpoints at `checkpoint_tokens` (under out_dir/checkpoints/) and picks one
+    by measured accuracy instead of guessing a token budget."""
     if threads:
         torch.set_num_threads(threads)
     out_dir = Path(out_dir)
@@ -68,8 +72,14 @@ def train_policy(out_dir: str | Path, tokens: int = 3_000_000, batch_size: int =
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        before = seen
         seen += int(mask.sum())
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
+        for mark in checkpoint_tokens or []:
+            if before < mark <= seen:
+                ck = out_dir / "checkpoints" / f"tok-{mark}"
+                model.save_pretrained(str(ck), safe_serialization=True)
+                tok.save_pretrained(str(ck))
         if step % log_every == 0:
             bar.set_postfix(loss=f"{sum(losses[-log_every:]) / len(losses[-log_every:]):.3f}",
                             tok=f"{seen / 1e6:.2f}M")

@@ -1,0 +1,129 @@
+"""The paper's pipeline on Ray, for real on small sizes: label -> probe -> evaluate."""
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from jobs import evaluate, label, train_probe
+from jobs.demo import SPLIT_SEEDS, split_table
+from ttc.arithmetic import generate_problems
+from ttc.label_table import LabelTable
+from ttc.queries import write_queries
+
+STRATEGIES = ["majority/n=1", "majority/n=4", "best_of_n/n=4", "weighted_best_of_n/n=4",
+              "beam_search/n=4/m=2/it=10"]
+
+
+@pytest.fixture(scope="module")
+def query_file(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pipeline")
+    qs = []
+    for split, per_level in (("train", 3), ("val", 1), ("test", 2)):
+        qs += [p.to_query() for p in generate_problems(per_level, seed=SPLIT_SEEDS[split] + 5, prefix=split)]
+    return write_queries(qs, d / "queries.parquet"), len(qs)
+
+
+def cfg(query_path, out, **kw):
+    return label.LabelConfig(queries=str(query_path), out_dir=str(out), strategies=STRATEGIES,
+                             resamples=10, shard_size=8, replicas=1, **kw)
+
+
+@pytest.fixture(scope="module")
+def labeled(ray_session, query_file, tmp_path_factory):
+    """A run that crashes after one shard, resumed, and an uninterrupted run to compare."""
+    qpath, n = query_file
+    d = tmp_path_factory.mktemp("labels")
+    with pytest.raises(Exception, match="injected crash"):
+        label.run(cfg(qpath, d / "resumed", fail_after_shards=1))
+    shard_files = sorted((d / "resumed" / "shards").glob("shard-*.parquet"))
+    first = {p.name: p.stat().st_mtime_ns for p in shard_files}
+    resumed = label.run(cfg(qpath, d / "resumed"))
+    straight = label.run(cfg(qpath, d / "straight"))
+    return {"dir": d, "n": n, "first": first, "resumed": resumed, "straight": straight}
+
+
+def test_resumed_labeling_equals_uninterrupted_run(labeled):
+    d, n = labeled["dir"], labeled["n"]
+    assert len(labeled["first"]) >= 1, "the crashed run should have finished a shard"
+    assert labeled["resumed"]["shards_skipped"] == len(labeled["first"])
+    for name, mtime in labeled["first"].items():  # finished work was not redone
+        assert (d / "resumed" / "shards" / name).stat().st_mtime_ns == mtime
+    a = pq.read_table(d / "resumed" / "labels.parquet")
+    b = pq.read_table(d / "straight" / "labels.parquet")
+    keys = lambda t: sorted(zip(t["query_id"].to_pylist(), t["strategy_id"].to_pylist()))  # noqa: E731
+    assert keys(a) == keys(b) and len(keys(a)) == n * len(STRATEGIES)
+    assert len(set(keys(a))) == len(keys(a))
+    # Same seeds, same engines: the soft labels agree too.
+    sa = dict(zip(zip(a["query_id"].to_pylist(), a["strategy_id"].to_pylist()), a["soft_label"].to_pylist()))
+    sb = dict(zip(zip(b["query_id"].to_pylist(), b["strategy_id"].to_pylist()), b["soft_label"].to_pylist()))
+    assert sa == sb
+
+
+def test_label_table_contents_and_metadata(labeled):
+    t = LabelTable.read(labeled["dir"] / "straight" / "labels.parquet")
+    assert t.meta["grid_hash"] and t.meta["seed"] == "0" and "policy" in t.meta["policy_model"]
+    acc = t.matrix("soft_label")
+    tokens = t.matrix("mean_tokens")
+    lat = t.matrix("mean_latency_s")
+    assert np.all((acc >= 0) & (acc <= 1)) and np.all(tokens > 0) and np.all(lat > 0)
+    ids = t.strategy_ids
+    # Cost grows with N: 4 samples cost about 4x one sample.
+    ratio = tokens[:, ids.index("majority/n=4")].mean() / tokens[:, ids.index("majority/n=1")].mean()
+    assert 3.0 < ratio < 5.0
+    # PRM strategies add scoring time to the same generation.
+    assert lat[:, ids.index("best_of_n/n=4")].mean() > lat[:, ids.index("majority/n=4")].mean()
+    assert labeled["straight"]["token_saving_ratio"] > 1.0
+    runs = t.matrix("runs")
+    assert np.all(runs[:, ids.index("beam_search/n=4/m=2/it=10")] == 1)
+
+
+def test_probe_and_evaluation_on_labeled_splits(labeled, tmp_path):
+    paths = split_table(labeled["dir"] / "straight" / "labels.parquet", tmp_path)
+    probe = train_probe.run(train_probe.TrainProbeConfig(
+        train_labels=str(paths["train"]), val_labels=str(paths["val"]), out_dir=str(tmp_path / "probe"),
+        max_epochs=5))
+    assert probe["epochs"] >= 1 and probe["grid_hash"]
+    s = evaluate.run(evaluate.EvaluateConfig(test_labels=str(paths["test"]), artifact=str(tmp_path / "probe"),
+                                             out_dir=str(tmp_path / "report"), sweep_points=8))
+    for f in ("summary.json", "report.md", "accuracy_vs_tokens.png", "accuracy_vs_latency.png"):
+        assert (tmp_path / "report" / f).stat().st_size > 0
+    best_static = s["best_static"]["accuracy"]
+    assert s["oracle_best"]["accuracy"] >= best_static >= s["random"]["accuracy"] - 1e-9
+    assert len(s["adaptive_at_static_tokens"]) == len(STRATEGIES)
+    assert json.loads((tmp_path / "report" / "summary.json").read_text())["test_queries"] == 16
+
+
+def test_bad_inputs_refused_before_any_work(ray_session, query_file, tmp_path):
+    qpath, _ = query_file
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(ValueError, match="is empty"):
+        label.run(cfg(empty, tmp_path / "o1"))
+    extra = tmp_path / "extra.jsonl"
+    extra.write_text(json.dumps({"question": "1 + 1", "answer": "2", "lvl": 1}) + "\n")
+    with pytest.raises(ValueError, match="unexpected column"):
+        label.run(cfg(extra, tmp_path / "o2"))
+    dup = label.LabelConfig(queries=str(qpath), out_dir=str(tmp_path / "o3"),
+                            strategies=["majority/n=1", "majority/n=1"])
+    with pytest.raises(ValueError, match="duplicate ids"):
+        label.run(dup)
+    for d in ("o1", "o2", "o3"):
+        assert not (tmp_path / d).exists(), "nothing may be written for a refused job"
+    with pytest.raises(ValueError, match="lambda_tokens_range"):
+        evaluate.EvaluateConfig(test_labels="x", artifact="y", out_dir="z", lambda_tokens_range=(-1.0, 1.0))
+    with pytest.raises(ValueError):
+        evaluate.EvaluateConfig(test_labels="x", artifact="y", out_dir="z", lambda_latency_range=("a", 1.0))
+
+
+def test_labels_for_another_grid_are_refused(labeled, query_file):
+    from ttc.grid import paper_grid
+
+    with pytest.raises(ValueError, match="not grid 'paper'"):
+        LabelTable.read(labeled["dir"] / "straight" / "labels.parquet", expected_grid=paper_grid())
+    # Resuming into a folder labeled with another strategy set is refused, naming the reason.
+    other = label.LabelConfig(queries=str(query_file[0]), out_dir=str(labeled["dir"] / "straight"),
+                              strategies=["majority/n=1"], resamples=10)
+    with pytest.raises(ValueError, match="grid_hash"):
+        label.run(other)
