@@ -30,7 +30,8 @@ if [[ "$(cat "$VENV/.latte-stamp" 2>/dev/null)" != "$STAMP" ]]; then
     echo "$STAMP" > "$VENV/.latte-stamp"
 fi
 # A reused environment may point at another clone: re-link this one (seconds, no deps).
-if [[ "$("$PY" -c 'import ttc, os; print(os.path.dirname(os.path.dirname(os.path.abspath(ttc.__file__))))' 2>/dev/null)" != "$REPO" ]]; then
+# (Checked from / so the current directory cannot shadow the installed link.)
+if [[ "$(cd / && "$PY" -c 'import ttc, os; print(os.path.dirname(os.path.dirname(os.path.abspath(ttc.__file__))))' 2>/dev/null)" != "$REPO" ]]; then
     "$PY" -m pip install -q --no-deps -e "$REPO"
 fi
 export PATH="$VENV/bin:$PATH"
