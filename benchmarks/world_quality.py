@@ -26,10 +26,11 @@ BARS = {
 }
 
 
-def measure(per_level: int, temperature: float, seed: int, beam: str, samples: int = 8) -> dict:
+def measure(per_level: int, temperature: float, seed: int, beam: str, samples: int = 8,
+            aggregation: str = "last") -> dict:
     from ttc.arithmetic import MAX_LEVEL, MIN_LEVEL, generate_problems, step_labels
     from ttc.grading import answers_match, split_steps
-    from ttc.grid import StrategySpec
+    from ttc.grid import AGGREGATIONS, StrategySpec
     from ttc.prompts import get_format
     from ttc.strategies import SamplingConfig, StrategyRunner, answer_of, select
     from ttc.voting import aggregate
@@ -62,17 +63,22 @@ def measure(per_level: int, temperature: float, seed: int, beam: str, samples: i
         k += len(ts)
         answers = [answer_of(t) for t in ts]
         correct = [answers_match(a, p.answer) for a in answers]
-        scores = [aggregate(r, "last") for r in rewards]
         row = rows.setdefault(p.difficulty, {m: [] for m in (
             "pass@1", "greedy", "pass@8", "majority@8", "prm_best_of_8", "weighted_best_of_8",
-            "beam", "step_scores", "step_labels", "tokens_per_sample", "beam_tokens")})
+            "beam", "step_scores", "step_labels", "tokens_per_sample", "beam_tokens")
+            + tuple(f"{m}[{a}]" for m in ("prm_best_of_8", "weighted_best_of_8") for a in AGGREGATIONS)})
         row["pass@1"].append(np.mean(correct))
         row["greedy"].append(float(answers_match(answer_of(greedy_pools[qi][0].text), p.answer)))
         row["pass@8"].append(float(any(correct)))
-        for name, method in (("majority@8", "majority"), ("prm_best_of_8", "best_of_n"),
-                             ("weighted_best_of_8", "weighted_best_of_n")):
-            ans, _ = select(method, ts, answers, scores)
-            row[name].append(float(answers_match(ans, p.answer)))
+        ans, _ = select("majority", ts, answers, [])
+        row["majority@8"].append(float(answers_match(ans, p.answer)))
+        for agg in AGGREGATIONS:
+            scores = [aggregate(r, agg) for r in rewards]
+            for name, method in (("prm_best_of_8", "best_of_n"), ("weighted_best_of_8", "weighted_best_of_n")):
+                ans, _ = select(method, ts, answers, scores)
+                row[f"{name}[{agg}]"].append(float(answers_match(ans, p.answer)))
+                if agg == aggregation:
+                    row[name].append(float(answers_match(ans, p.answer)))
         row["beam"].append(float(answers_match(beam_res[qi].answer, p.answer)))
         row["beam_tokens"].append(beam_res[qi].tokens)
         row["tokens_per_sample"].append(np.mean([c.tokens for c in pools[qi]]))
@@ -89,9 +95,8 @@ def measure(per_level: int, temperature: float, seed: int, beam: str, samples: i
         r = rows[lvl]
         all_scores += r["step_scores"]
         all_labels += r["step_labels"]
-        levels[lvl] = {m: round(float(np.mean(r[m])), 4) for m in (
-            "pass@1", "greedy", "pass@8", "majority@8", "prm_best_of_8", "weighted_best_of_8", "beam",
-            "tokens_per_sample", "beam_tokens")}
+        levels[lvl] = {m: round(float(np.mean(v)), 4) for m, v in r.items()
+                       if m not in ("step_scores", "step_labels")}
         levels[lvl]["step_auc"] = round(roc_auc(r["step_scores"], r["step_labels"]), 4)
     lv = sorted(levels)
     mean = {m: float(np.mean([levels[lvl][m] for lvl in lv])) for m in levels[lv[0]]}
@@ -113,6 +118,7 @@ def measure(per_level: int, temperature: float, seed: int, beam: str, samples: i
         "pass8_gain_hardest": checks["pass8_minus_pass1_hardest_points"] >= BARS["pass8_minus_pass1_hardest_points"],
     }
     return {"problems_per_level": per_level, "temperature": temperature, "seed": seed,
+            "aggregation": aggregation,
             "beam_config": spec.id, "levels": levels, "mean_over_levels": mean, "checks": checks,
             "bars": BARS, "passed": passed, "all_passed": all(passed.values()),
             "seconds": {"sample_and_score": sample_s, "beam": beam_s}}
@@ -144,7 +150,8 @@ def main(argv=None):
     ap.add_argument("--temperature", type=float, default=None,
                     help="sampling temperature (default: the one the strategies use)")
     ap.add_argument("--seed", type=int, default=12345, help="problem seed, disjoint from training seeds")
-    ap.add_argument("--beam", default="beam_search/n=4/m=2/it=10")
+    ap.add_argument("--beam", default=None, help="beam config (default: the CPU grid's smallest)")
+    ap.add_argument("--aggregation", default=None, help="PRM score aggregation (default: the CPU grid's)")
     ap.add_argument("--out", default="runs/world_quality")
     ap.add_argument("--json", action="store_true", help="print the JSON result")
     args = ap.parse_args(argv)
@@ -154,7 +161,12 @@ def main(argv=None):
     from ttc.strategies import SamplingConfig
 
     temperature = SamplingConfig().temperature if args.temperature is None else args.temperature
-    result = measure(args.per_level, temperature, args.seed, args.beam)
+    from ttc.grid import cpu_grid
+
+    beams = [s for s in cpu_grid().strategies if s.method == "beam_search"]
+    beam = args.beam or beams[0].id
+    aggregation = args.aggregation or beams[0].aggregation
+    result = measure(args.per_level, temperature, args.seed, beam, aggregation=aggregation)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "world_quality.json").write_text(json.dumps(result, indent=2))

@@ -90,6 +90,7 @@ class StrategyRunner:
     async def _parallel(self, spec: StrategySpec, queries: list[Query]) -> list[StrategyResult]:
         pools = await self.sample(queries, spec.n, salt=f"n{spec.n}")
         step_rewards: list[list[list[float]]] = [[] for _ in queries]
+        prm_steps = [0] * len(queries)
         if spec.uses_prm:
             flat_q = [q.question for q, pool in zip(queries, pools) for _ in pool]
             flat_t = [c.text for pool in pools for c in pool]
@@ -97,9 +98,10 @@ class StrategyRunner:
             k = 0
             for i, pool in enumerate(pools):
                 step_rewards[i] = flat[k:k + len(pool)]
+                prm_steps[i] = sum(len(r) for r in step_rewards[i])
                 k += len(pool)
         results = []
-        for q, pool, rewards in zip(queries, pools, step_rewards):
+        for q, pool, rewards, nsteps in zip(queries, pools, step_rewards, prm_steps):
             texts = [c.text for c in pool]
             answers = [answer_of(t) for t in texts]
             scores = [aggregate(r, spec.aggregation) for r in rewards] if rewards else []
@@ -107,7 +109,7 @@ class StrategyRunner:
             results.append(StrategyResult(
                 query_id=q.query_id, strategy_id=spec.id, answer=answer, text=text,
                 tokens=sum(c.tokens for c in pool), latency_s=0.0,
-                trace={"answers": answers, "scores": scores}))
+                trace={"answers": answers, "scores": scores, "prm_steps": nsteps}))
         return results
 
     # -- PRM-guided beam search --------------------------------------------
@@ -120,6 +122,7 @@ class StrategyRunner:
         finished: list[list[tuple[list[str], float]]] = [[] for _ in queries]
         last_scores: list[list[float]] = [[0.0] for _ in queries]
         tokens = [0] * len(queries)
+        prm_steps = [0] * len(queries)
         iterations = [0] * len(queries)
         for it in range(spec.max_iterations):
             final = it == spec.max_iterations - 1
@@ -157,6 +160,7 @@ class StrategyRunner:
             scored: list[list[tuple[list[str], bool, float]]] = [[] for _ in queries]
             for (qi, k), r in zip(flat, rewards):
                 steps, done = cands[qi][k]
+                prm_steps[qi] += len(r)
                 scored[qi].append((steps, done, aggregate(r, spec.aggregation)))
             for qi in range(len(queries)):
                 if not scored[qi]:
@@ -178,7 +182,7 @@ class StrategyRunner:
                 query_id=q.query_id, strategy_id=spec.id,
                 answer=answers[i] if i is not None else None,
                 text=texts[i] if i is not None else "", tokens=tokens[qi], latency_s=0.0,
-                trace={"iterations": iterations[qi], "finished": len(finished[qi]),
+                trace={"iterations": iterations[qi], "finished": len(finished[qi]), "prm_steps": prm_steps[qi],
                        "answers": answers, "scores": scores}))
         return results
 

@@ -1,0 +1,184 @@
+"""The router deployment: HTTP ingress (native + OpenAI-compatible), decides and runs s*.
+
+Per request: embed the question, predict accuracy / tokens / latency of every
+strategy in one pass, pick the utility argmax (within budgets), and run it with
+the same strategy code as the jobs, bound to the policy and PRM pools.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import uuid
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from ray import serve
+
+api = FastAPI(title="latte", version="0.1.0",
+              description="Latency- and token-aware test-time compute router")
+
+
+def _finite(v):
+    if v is not None and not math.isfinite(v):
+        raise ValueError("must be a finite number")
+    return v
+
+
+class SolveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1, max_length=20000)
+    lambda_tokens: float | None = Field(None, ge=0)
+    lambda_latency: float | None = Field(None, ge=0)
+    max_latency_s: float | None = Field(None, gt=0)
+    max_tokens: float | None = Field(None, gt=0)
+    strategy: str | None = None
+    preset: str | None = None
+
+    _fin = field_validator("lambda_tokens", "lambda_latency", "max_latency_s", "max_tokens")(_finite)
+
+
+class ChatMessage(BaseModel):
+    role: str = Field(min_length=1)
+    content: str
+
+
+class ChatRequest(BaseModel):
+    model: str = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1)
+    strategy: str | None = None
+
+
+class CompletionRequest(BaseModel):
+    model: str = Field(min_length=1)
+    prompt: str
+    strategy: str | None = None
+
+
+def _auth(request: Request):
+    token = os.environ.get("LATTE_API_TOKEN")
+    if token and request.headers.get("authorization") != f"Bearer {token}":
+        raise HTTPException(status_code=401, detail="missing or wrong bearer token")
+
+
+@serve.deployment(name="Router")
+@serve.ingress(api)
+class Router:
+    def __init__(self, policy, prm, router_config: dict):
+        from probe.artifact import load_artifact
+        from probe.decider import Decider
+        from probe.features import get_featurizer
+        from probe.router_config import RouterConfig
+        from serve_app.handle_clients import HandleGenerator, HandleScorer
+        from ttc.recipe import load_recipe
+        from ttc.strategies import StrategyRunner
+
+        self.cfg = RouterConfig(**router_config)
+        recipe = load_recipe(self.cfg.recipe)
+        art = load_artifact(self.cfg.artifact, expected_grid=recipe.strategy_grid().subset(
+            load_artifact(self.cfg.artifact).grid.ids))
+        featurizer = get_featurizer(art.featurizer, recipe.policy.resolved_model(), recipe.format())
+        self.decider = Decider(art, featurizer, self.cfg.strategies)
+        self.grid = art.grid
+        self.runner = StrategyRunner(HandleGenerator(policy), HandleScorer(prm), recipe.format(),
+                                     recipe.sampling.config())
+        self.decider.decide(["warm-up"])  # loads the encoder before the first request
+        from serve_app.demand import DemandTracker
+
+        self.demand = DemandTracker(self.decider.strategy_table())
+
+    async def _solve(self, question: str, preset_name: str | None, strategy: str | None,
+                     overrides: dict) -> dict:
+        from serve_app.handle_clients import PoolUnavailable
+        from ttc.queries import Query
+
+        if len(question) > self.cfg.max_question_chars:
+            raise HTTPException(413, f"question has {len(question)} characters; the limit is "
+                                     f"{self.cfg.max_question_chars}")
+        if not question.strip():
+            raise HTTPException(400, "question is empty")
+        try:
+            preset = self.cfg.preset(preset_name)
+        except KeyError:
+            raise HTTPException(404, f"unknown model/preset {preset_name!r}; "
+                                     f"known: {sorted(self.cfg.presets)}") from None
+        knobs = preset.model_dump()
+        knobs.update({k: v for k, v in overrides.items() if v is not None})
+        decision = self.decider.decide([question], **knobs)[0]
+        chosen = decision.strategy_id
+        if strategy is not None:
+            if strategy not in self.decider.ids:
+                raise HTTPException(404, f"unknown strategy {strategy!r}; GET /v1/strategies lists them")
+            chosen = strategy
+        t0 = time.perf_counter()
+        self.demand.routed(chosen)
+        try:
+            result = (await self.runner.run(self.grid[chosen], [Query("req", question)]))[0]
+        except PoolUnavailable as exc:
+            raise HTTPException(503, f"{exc}; retry later") from None
+        except ValueError as exc:  # e.g. a prompt longer than the model's context
+            raise HTTPException(400, str(exc)) from None
+        self.demand.observed(chosen, result)
+        return {"answer": result.answer, "text": result.text, "strategy": chosen,
+                "forced": strategy is not None, "predicted_accuracy": decision.predicted_accuracy,
+                "predicted_tokens": decision.predicted_tokens,
+                "predicted_latency_s": decision.predicted_latency_s,
+                "tokens": result.tokens, "latency_s": time.perf_counter() - t0,
+                "decision_s": decision.decision_s, "within_budget": decision.feasible,
+                "top_utilities": decision.top}
+
+    def record_autoscaling_stats(self) -> dict:
+        return self.demand.rates()
+
+    @api.get("/healthz")
+    async def healthz(self):
+        return {"status": "ok", "strategies": len(self.decider.ids)}
+
+    @api.post("/v1/solve", dependencies=[Depends(_auth)])
+    async def solve(self, req: SolveRequest):
+        return await self._solve(req.question, req.preset, req.strategy, {
+            "lambda_tokens": req.lambda_tokens, "lambda_latency": req.lambda_latency,
+            "max_latency_s": req.max_latency_s, "max_tokens": req.max_tokens})
+
+    @api.get("/v1/strategies", dependencies=[Depends(_auth)])
+    async def strategies(self):
+        return {"grid": self.grid.name, "grid_hash": self.grid.hash, "strategies": self.decider.strategy_table()}
+
+    @api.get("/v1/models", dependencies=[Depends(_auth)])
+    async def models(self):
+        return {"object": "list", "data": [{"id": name, "object": "model", "owned_by": "latte", "created": 0}
+                                           for name in self.cfg.presets]}
+
+    def _openai(self, kind: str, model: str, out: dict) -> dict:
+        usage = {"prompt_tokens": 0, "completion_tokens": out["tokens"], "total_tokens": out["tokens"]}
+        base = {"id": f"{kind}-{uuid.uuid4().hex[:12]}", "created": int(time.time()), "model": model,
+                "usage": usage, "latte": {k: out[k] for k in ("strategy", "answer", "predicted_accuracy",
+                                                              "predicted_tokens", "latency_s", "forced")}}
+        if kind == "chatcmpl":
+            return {**base, "object": "chat.completion", "choices": [{
+                "index": 0, "finish_reason": "stop",
+                "message": {"role": "assistant", "content": out["text"]}}]}
+        return {**base, "object": "text_completion", "choices": [{
+            "index": 0, "finish_reason": "stop", "text": out["text"], "logprobs": None}]}
+
+    @api.post("/v1/chat/completions", dependencies=[Depends(_auth)])
+    async def chat(self, req: ChatRequest):
+        users = [m.content for m in req.messages if m.role == "user"]
+        if not users:
+            raise HTTPException(400, "messages need at least one user message")
+        out = await self._solve(users[-1], req.model, req.strategy, {})
+        return self._openai("chatcmpl", req.model, out)
+
+    @api.post("/v1/completions", dependencies=[Depends(_auth)])
+    async def completions(self, req: CompletionRequest):
+        out = await self._solve(req.prompt, req.model, req.strategy, {})
+        return self._openai("cmpl", req.model, out)
+
+
+@api.exception_handler(Exception)
+async def _unexpected(request: Request, exc: Exception):
+    # Anything unforeseen is still answered (never a hang); logged by Serve.
+    return JSONResponse(status_code=500, content={"detail": f"internal error: {type(exc).__name__}"})
