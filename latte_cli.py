@@ -74,7 +74,32 @@ def cmd_bench(rest: list[str]) -> int:
     return 0
 
 
-PASSTHROUGH = {"demo": cmd_demo, "world": cmd_world, "bench": cmd_bench}
+def cmd_serve(rest: list[str]) -> int:
+    import argparse
+    import time
+
+    ap = argparse.ArgumentParser(prog="latte serve", description="serve the router over HTTP on a local Ray cluster")
+    ap.add_argument("--config", default="cluster/serve/cpu_world.yaml", help="Serve config file")
+    ap.add_argument("--router-config", help="router config (overrides the Serve config's app args)")
+    ap.add_argument("--port", type=int, default=None)
+    args = ap.parse_args(rest)
+    import ray
+
+    from serve_app.deploy import deploy
+
+    ray.init(ignore_reinit_error=True)
+    data = deploy(args.config, {"router_config": args.router_config} if args.router_config else None, args.port)
+    http = data.get("http_options", {})
+    print(f"latte is serving on http://{http.get('host', '127.0.0.1')}:{http.get('port', 8000)}/ "
+          "(POST /v1/solve, /v1/chat/completions; GET /v1/models, /v1/strategies, /healthz); Ctrl-C stops")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        return 0
+
+
+PASSTHROUGH = {"demo": cmd_demo, "world": cmd_world, "bench": cmd_bench, "serve": cmd_serve}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="label, train the probe and evaluate on the CPU world (local Ray)")
     sub.add_parser("world", help="train the tiny policy and PRM (jobs.world)")
     sub.add_parser("bench", help="run benchmarks.NAME")
+    sub.add_parser("serve", help="serve the router over HTTP (cluster/serve/cpu_world.yaml)")
 
     for name, help_ in (("solve", "solve generated problems or a query file with each strategy"),):
         p = sub.add_parser(name, help=help_)

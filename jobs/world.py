@@ -40,7 +40,7 @@ class WorldConfig(BaseModel):
     prm_val_problems_per_level: int = Field(40, gt=0)
     prm_samples_per_problem: int = Field(8, gt=0)
     prm_perturbed_per_problem: int = Field(1, ge=0)
-    prm_epochs: float = Field(4.0, gt=0)
+    prm_epochs: float = Field(3.0, gt=0)
     prm_lr: float = Field(5e-4, gt=0)
     threads: int = Field(2, gt=0)
 

@@ -50,6 +50,21 @@ class RouterConfig(BaseModel):
     strategies: list[str] | None = None  # grid subset; default: the artifact's grid
     slo: SLOTargets = SLOTargets()
     max_question_chars: int = Field(2000, gt=0)
+    # Bearer token for the HTTP API; None = no auth. `env:NAME` reads it from the environment.
+    api_token: str | None = None
+
+    def resolved_token(self) -> str | None:
+        import os
+
+        if self.api_token and self.api_token.startswith("env:"):
+            return os.environ.get(self.api_token[4:]) or None
+        return self.api_token or os.environ.get("LATTE_API_TOKEN") or None
+
+    def artifact_path(self) -> Path:
+        from ttc.world.paths import REPO_ROOT
+
+        p = Path(self.artifact)
+        return p if p.is_absolute() else REPO_ROOT / p
 
     @field_validator("presets")
     @classmethod
@@ -68,7 +83,14 @@ class RouterConfig(BaseModel):
     def load(cls, path: str | Path) -> "RouterConfig":
         import yaml
 
-        data = yaml.safe_load(Path(path).read_text())
+        from ttc.world.paths import REPO_ROOT
+
+        p = Path(path)
+        if not p.is_absolute() and not p.exists():
+            p = REPO_ROOT / p
+        if not p.is_file():
+            raise ValueError(f"router config {path} does not exist")
+        data = yaml.safe_load(p.read_text())
         if not isinstance(data, dict):
             raise ValueError(f"router config {path} must hold a mapping")
         return cls(**data)

@@ -58,8 +58,11 @@ class CompletionRequest(BaseModel):
     strategy: str | None = None
 
 
+_TOKEN: dict[str, str | None] = {"value": os.environ.get("LATTE_API_TOKEN")}
+
+
 def _auth(request: Request):
-    token = os.environ.get("LATTE_API_TOKEN")
+    token = _TOKEN["value"]
     if token and request.headers.get("authorization") != f"Bearer {token}":
         raise HTTPException(status_code=401, detail="missing or wrong bearer token")
 
@@ -77,9 +80,10 @@ class Router:
         from ttc.strategies import StrategyRunner
 
         self.cfg = RouterConfig(**router_config)
+        _TOKEN["value"] = self.cfg.resolved_token()
         recipe = load_recipe(self.cfg.recipe)
-        art = load_artifact(self.cfg.artifact, expected_grid=recipe.strategy_grid().subset(
-            load_artifact(self.cfg.artifact).grid.ids))
+        art = load_artifact(self.cfg.artifact_path())
+        recipe.strategy_grid().subset(art.grid.ids)  # the artifact's grid must come from this recipe
         featurizer = get_featurizer(art.featurizer, recipe.policy.resolved_model(), recipe.format())
         self.decider = Decider(art, featurizer, self.cfg.strategies)
         self.grid = art.grid

@@ -22,6 +22,12 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 import pytest  # noqa: E402
 
+from jobs import label  # noqa: E402
+from jobs.demo import SPLIT_SEEDS  # noqa: E402
+from tests.support import label_cfg  # noqa: E402
+from ttc.arithmetic import generate_problems  # noqa: E402
+from ttc.queries import write_queries  # noqa: E402
+
 
 @pytest.fixture(scope="session")
 def generator():
@@ -54,3 +60,42 @@ def ray_session(tmp_path_factory):
              _temp_dir=os.environ["RAY_TMPDIR"])
     yield ray
     ray.shutdown()
+
+
+# --- small labeled CPU-world data shared by the pipeline and Serve tests ---------------
+@pytest.fixture(scope="session")
+def query_file(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pipeline")
+    qs = []
+    for split, per_level in (("train", 3), ("val", 1), ("test", 2)):
+        qs += [p.to_query() for p in generate_problems(per_level, seed=SPLIT_SEEDS[split] + 5, prefix=split)]
+    return write_queries(qs, d / "queries.parquet"), len(qs)
+
+
+@pytest.fixture(scope="session")
+def labeled(ray_session, query_file, tmp_path_factory):
+    """A run that crashes after one shard, resumed, and an uninterrupted run to compare."""
+    qpath, n = query_file
+    d = tmp_path_factory.mktemp("labels")
+    with pytest.raises(Exception, match="injected crash"):
+        label.run(label_cfg(qpath, d / "resumed", fail_after_shards=1))
+    shard_files = sorted((d / "resumed" / "shards").glob("shard-*.parquet"))
+    first = {p.name: p.stat().st_mtime_ns for p in shard_files}
+    resumed = label.run(label_cfg(qpath, d / "resumed"))
+    straight = label.run(label_cfg(qpath, d / "straight"))
+    return {"dir": d, "n": n, "first": first, "resumed": resumed, "straight": straight}
+
+
+
+
+@pytest.fixture(scope="session")
+def small_artifact(labeled, tmp_path_factory):
+    """A probe artifact trained on the small labeled splits."""
+    from jobs import train_probe
+    from jobs.demo import split_table
+
+    d = tmp_path_factory.mktemp("artifact")
+    paths = split_table(labeled["dir"] / "straight" / "labels.parquet", d)
+    train_probe.run(train_probe.TrainProbeConfig(train_labels=str(paths["train"]), val_labels=str(paths["val"]),
+                                                 out_dir=str(d / "probe"), max_epochs=5))
+    return {"path": d / "probe", "splits": paths}

@@ -7,42 +7,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from jobs import evaluate, label, train_probe
-from jobs.demo import SPLIT_SEEDS, split_table
-from ttc.arithmetic import generate_problems
+from jobs.demo import split_table
+from tests.support import STRATEGIES, label_cfg as cfg
 from ttc.label_table import LabelTable
-from ttc.queries import write_queries
-
-STRATEGIES = ["majority/n=1", "majority/n=4", "best_of_n/n=4", "weighted_best_of_n/n=4",
-              "beam_search/n=4/m=2/it=10"]
-
-
-@pytest.fixture(scope="module")
-def query_file(tmp_path_factory):
-    d = tmp_path_factory.mktemp("pipeline")
-    qs = []
-    for split, per_level in (("train", 3), ("val", 1), ("test", 2)):
-        qs += [p.to_query() for p in generate_problems(per_level, seed=SPLIT_SEEDS[split] + 5, prefix=split)]
-    return write_queries(qs, d / "queries.parquet"), len(qs)
-
-
-def cfg(query_path, out, **kw):
-    return label.LabelConfig(queries=str(query_path), out_dir=str(out), strategies=STRATEGIES,
-                             resamples=10, shard_size=8, replicas=1, **kw)
-
-
-@pytest.fixture(scope="module")
-def labeled(ray_session, query_file, tmp_path_factory):
-    """A run that crashes after one shard, resumed, and an uninterrupted run to compare."""
-    qpath, n = query_file
-    d = tmp_path_factory.mktemp("labels")
-    with pytest.raises(Exception, match="injected crash"):
-        label.run(cfg(qpath, d / "resumed", fail_after_shards=1))
-    shard_files = sorted((d / "resumed" / "shards").glob("shard-*.parquet"))
-    first = {p.name: p.stat().st_mtime_ns for p in shard_files}
-    resumed = label.run(cfg(qpath, d / "resumed"))
-    straight = label.run(cfg(qpath, d / "straight"))
-    return {"dir": d, "n": n, "first": first, "resumed": resumed, "straight": straight}
-
 
 def test_resumed_labeling_equals_uninterrupted_run(labeled):
     d, n = labeled["dir"], labeled["n"]

@@ -1,0 +1,45 @@
+"""Start Serve and deploy the latte application from a Serve config file.
+
+The config file path is what `serve run` takes too; deploying through the config
+schema (not `serve.run(app)`) is what enables the application-level autoscaling
+policy declared in it.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+
+def load_serve_config(path: str | Path, app_args: dict | None = None, http_port: int | None = None) -> dict:
+    import yaml
+
+    from ttc.world.paths import REPO_ROOT
+
+    p = Path(path)
+    if not p.is_absolute() and not p.exists():
+        p = REPO_ROOT / p
+    data = yaml.safe_load(p.read_text())
+    data = copy.deepcopy(data)
+    if app_args:
+        for app in data["applications"]:
+            app.setdefault("args", {}).update(app_args)
+    if http_port is not None:
+        data.setdefault("http_options", {})["port"] = http_port
+    return data
+
+
+def deploy(path: str | Path, app_args: dict | None = None, http_port: int | None = None,
+           deployment_overrides: dict | None = None) -> dict:
+    from ray import serve
+    from ray.serve.context import _get_global_client
+    from ray.serve.schema import ServeDeploySchema
+
+    data = load_serve_config(path, app_args, http_port)
+    for app in data["applications"]:
+        for dep in app.get("deployments", []):
+            dep.update((deployment_overrides or {}).get(dep["name"], {}))
+    schema = ServeDeploySchema(**data)
+    serve.start(http_options=data.get("http_options"), proxy_location=data.get("proxy_location"))
+    _get_global_client().deploy_apps(schema, _blocking=True)
+    return data
