@@ -129,6 +129,12 @@ def build_world(cfg: WorldConfig) -> dict:
         card["policy"] = train_policy(out / "policy_train", tokens=cfg.policy_tokens, seed=cfg.seed,
                                       threads=cfg.threads, checkpoint_tokens=marks)
         card["policy"]["selection"] = select_checkpoint(cfg, out)
+        # The PRM starts from the run's final weights: a stronger sibling of the shipped
+        # policy, as a 7B PRM is to a 1.5B policy. A verifier no better at arithmetic than
+        # the policy only learns priors (measured: its step score ignored the result digit).
+        if (out / "prm_base").exists():
+            shutil.rmtree(out / "prm_base")
+        shutil.copytree(out / "policy_train", out / "prm_base", ignore=shutil.ignore_patterns("checkpoints"))
         shutil.rmtree(out / "policy_train")  # checkpoints are not shipped
     # PRM data: the policy's own samples on fresh problems (seeds disjoint from evaluation's).
     train_q = [p.question for p in generate_problems(cfg.prm_train_problems_per_level, seed=cfg.seed + 1000)]
@@ -146,7 +152,9 @@ def build_world(cfg: WorldConfig) -> dict:
     val = examples_from_samples([q for q, s in zip(val_q, val_s) for _ in s], [t for s in val_s for t in s])
     tok = AutoTokenizer.from_pretrained(str(out / "policy"))
     tag_id = tok.convert_tokens_to_ids(STEP_TAG)
-    policy = Qwen2ForCausalLM.from_pretrained(str(out / "policy"), dtype=torch.float32)
+    base = out / "prm_base" if (out / "prm_base").exists() else out / "policy"
+    card["prm_init"] = base.name
+    policy = Qwen2ForCausalLM.from_pretrained(str(base), dtype=torch.float32)
     prm, stats = train_prm(policy, tok, get_format("world"), train, val, tag_id,
                            epochs=cfg.prm_epochs, lr=cfg.prm_lr, seed=cfg.seed, threads=cfg.threads)
     prm_out = out / "prm"
@@ -157,6 +165,8 @@ def build_world(cfg: WorldConfig) -> dict:
     stats["val_bad_step_share"] = 1 - sum(sum(e.labels) for e in val) / max(1, sum(len(e.labels) for e in val))
     card["prm"] = stats
     (out / "world_card.json").write_text(json.dumps(card, indent=2))
+    if (out / "prm_base").exists():
+        shutil.rmtree(out / "prm_base")  # not shipped: the PRM carries what it learned
     return card
 
 
