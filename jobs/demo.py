@@ -73,9 +73,9 @@ def run(out: Path, per_level: dict[str, int], replicas: int, resamples: int, see
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="latte demo", description=__doc__)
     ap.add_argument("--out", default="runs/demo", help="output folder (rerun with the same folder to resume)")
-    ap.add_argument("--train-per-level", type=int, default=12)
-    ap.add_argument("--val-per-level", type=int, default=4)
-    ap.add_argument("--test-per-level", type=int, default=8)
+    ap.add_argument("--train-per-level", type=int, default=20)
+    ap.add_argument("--val-per-level", type=int, default=6)
+    ap.add_argument("--test-per-level", type=int, default=12)
     ap.add_argument("--replicas", type=int, default=2, help="labeling actors (each holds both engines)")
     ap.add_argument("--resamples", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
