@@ -26,6 +26,7 @@ class TrainProbeConfig(BaseModel):
     batch_size: int = Field(32, gt=0)
     max_epochs: int = Field(30, gt=0)
     patience: int = Field(3, gt=0)
+    pca_components: int | None = Field(None, gt=0)  # project query features on top-k PCs (None: full)
     seed: int = 0
 
 
@@ -48,7 +49,8 @@ def run(cfg: TrainProbeConfig) -> dict:
         grid = grid.subset(ids)  # a table labeled on a subset of the recipe's grid
     artifact = fit_artifact(grid, featurizer, train, val,
                             TrainConfig(lr=cfg.lr, batch_size=cfg.batch_size, max_epochs=cfg.max_epochs,
-                                        patience=cfg.patience, seed=cfg.seed))
+                                        patience=cfg.patience, seed=cfg.seed),
+                            cfg_components=cfg.pca_components)
     artifact.save(cfg.out_dir)
     return {"artifact": str(Path(cfg.out_dir)), "featurizer": artifact.featurizer, "grid_hash": grid.hash,
             "epochs": len(artifact.probe.history), **artifact.metrics}

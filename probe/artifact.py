@@ -26,6 +26,35 @@ class ArtifactError(ValueError):
     pass
 
 
+class QueryReducer:
+    """Centering + projection on the top principal components of the training queries."""
+
+    def __init__(self, mean: np.ndarray | None = None, components: np.ndarray | None = None):
+        self.mean, self.components = mean, components
+
+    @classmethod
+    def fit(cls, x: np.ndarray, k: int | None) -> "QueryReducer":
+        if not k or k >= min(x.shape):
+            return cls()
+        mean = x.mean(axis=0)
+        _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
+        return cls(mean, vt[:k])
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.components is None:
+            return x
+        return ((x - self.mean) @ self.components.T).astype(np.float32)
+
+    def to_dict(self) -> dict | None:
+        if self.components is None:
+            return None
+        return {"mean": self.mean.tolist(), "components": self.components.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "QueryReducer":
+        return cls() if not d else cls(np.array(d["mean"]), np.array(d["components"]))
+
+
 @dataclass
 class ProbeArtifact:
     featurizer: str
@@ -36,6 +65,7 @@ class ProbeArtifact:
     cost_model: RidgeCostModel | None = None
     metrics: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
+    reducer: QueryReducer = field(default_factory=QueryReducer)
 
     def strategy_features(self) -> np.ndarray:
         return np.array([s.features() for s in self.grid.strategies], dtype=np.float32)
@@ -43,12 +73,12 @@ class ProbeArtifact:
     def predict_accuracy(self, query_feats: np.ndarray, calibrated: bool = True) -> np.ndarray:
         """[Q, S] probability that each strategy answers each query correctly."""
         q, s = len(query_feats), len(self.grid.strategies)
-        logits = self.probe.logits(pair_features(query_feats, self.strategy_features())).reshape(q, s)
+        logits = self.probe.logits(pair_features(self.reducer(query_feats), self.strategy_features())).reshape(q, s)
         return self.platt(logits) if calibrated else 1 / (1 + np.exp(-logits))
 
     def predict_costs(self, query_feats: np.ndarray, per_query: bool = False):
         if per_query and self.cost_model is not None:
-            return self.cost_model.predict(query_feats)
+            return self.cost_model.predict(self.reducer(query_feats))
         return self.cost_table.predict(len(query_feats))
 
     def save(self, path: str | Path) -> Path:
@@ -68,7 +98,7 @@ class ProbeArtifact:
             "platt": self.platt.to_dict(),
             "cost_table": self.cost_table.to_dict(),
             "cost_model": self.cost_model.to_dict() if self.cost_model else None,
-            "metrics": self.metrics, "extra": self.extra,
+            "metrics": self.metrics, "extra": self.extra, "reducer": self.reducer.to_dict(),
         }
         (path / "artifact.json").write_text(json.dumps(meta, indent=1))
         return path
@@ -110,4 +140,5 @@ def load_artifact(path: str | Path, expected_grid: StrategyGrid | None = None) -
         featurizer=meta["featurizer"], grid=grid, probe=probe, platt=Platt(**meta["platt"]),
         cost_table=CostTable.from_dict(meta["cost_table"]),
         cost_model=RidgeCostModel.from_dict(meta["cost_model"]) if meta.get("cost_model") else None,
-        metrics=meta.get("metrics", {}), extra=meta.get("extra", {}))
+        metrics=meta.get("metrics", {}), extra=meta.get("extra", {}),
+        reducer=QueryReducer.from_dict(meta.get("reducer")))

@@ -17,10 +17,10 @@ from torch import nn
 
 
 class ProbeMLP(nn.Module):
-    def __init__(self, in_dim: int, hidden: int = 200):
+    def __init__(self, in_dim: int, hidden: int = 200, dropout: float = 0.2):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU(), nn.Linear(hidden, hidden),
-                                 nn.GELU(), nn.Linear(hidden, 1))
+        self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.GELU(), nn.Dropout(dropout),
+                                 nn.Linear(hidden, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).squeeze(-1)
@@ -32,7 +32,7 @@ class TrainConfig:
     batch_size: int = 32
     max_epochs: int = 10
     patience: int = 2
-    weight_decay: float = 1e-4
+    weight_decay: float = 1e-2
     seed: int = 0
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from probe.artifact import ProbeArtifact
+from probe.artifact import ProbeArtifact, QueryReducer
 from probe.calibration import Platt, report
 from probe.costs import CostTable, RidgeCostModel, cost_errors
 from probe.mlp import TrainConfig, pair_features, train_probe
@@ -24,12 +24,16 @@ def embed_table(featurizer, table: LabelTable) -> np.ndarray:
 
 
 def fit_artifact(grid: StrategyGrid, featurizer, train: LabelTable, val: LabelTable,
-                 cfg: TrainConfig = TrainConfig()) -> ProbeArtifact:
+                 cfg: TrainConfig = TrainConfig(), cfg_components: int | None = None) -> ProbeArtifact:
     for name, t in (("train", train), ("validation", val)):
         if t.strategy_ids != grid.ids:
             raise ValueError(f"the {name} label table's strategies do not match grid {grid.name!r}")
     sf = np.array([s.features() for s in grid.strategies], dtype=np.float32)
     qf_train, qf_val = embed_table(featurizer, train), embed_table(featurizer, val)
+    # Few hundred labeled queries vs a 385-d embedding: the MLP memorizes queries. Project
+    # onto the top principal components of the training queries (kept in the artifact).
+    reducer = QueryReducer.fit(qf_train, cfg_components)
+    qf_train, qf_val = reducer(qf_train), reducer(qf_val)
     y_train, y_val = train.matrix("soft_label"), val.matrix("soft_label")
     half = max(1, len(val.query_ids) // 2)
     if len(val.query_ids) < 2:
@@ -55,5 +59,5 @@ def fit_artifact(grid: StrategyGrid, featurizer, train: LabelTable, val: LabelTa
         "train_rows": int(y_train.size), "validation_rows": int(y_val.size),
     }
     return ProbeArtifact(featurizer=featurizer.name, grid=grid, probe=probe, platt=platt,
-                         cost_table=cost_table, cost_model=ridge, metrics=metrics,
+                         cost_table=cost_table, cost_model=ridge, metrics=metrics, reducer=reducer,
                          extra={"label_meta": {k: train.meta.get(k) for k in ("recipe", "policy_model", "prm_model", "seed")}})
