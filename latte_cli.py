@@ -24,8 +24,11 @@ def cmd_solve(args) -> int:
         queries = [p.to_query() for p in generate_problems(args.per_level, seed=args.seed, levels=args.levels)]
     grid = recipe.strategy_grid()
     ids = args.strategy or grid.ids
-    for sid in ids:
-        grid[sid]  # unknown ids fail here, before any engine starts
+    from ttc.grid import StrategySpec
+
+    for sid in ids:  # malformed or unknown ids fail here, before any engine starts
+        StrategySpec.from_id(sid)
+        grid[sid]
     runner = StrategyRunner(recipe.build_generator(args.seed), recipe.build_scorer(args.seed),
                             recipe.format(), recipe.sampling.config(args.seed))
     summary = []

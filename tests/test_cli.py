@@ -1,6 +1,7 @@
 """The `latte` command: the README's main job path and its refusals."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -32,7 +33,7 @@ def test_solve_prints_accuracy_tokens_latency(capsys):
     assert main(["solve", "--per-level", "2", "--levels", "1", "2", "--json",
                  "--strategy", "majority/n=1", "--strategy", "weighted_best_of_n/n=4"]) == 0
     out = capsys.readouterr().out
-    rows = json.loads(out[out.index("["):])
+    rows = json.loads(out[re.search(r"^\[$", out, re.M).start():])
     assert [r["strategy"] for r in rows] == ["majority/n=1", "weighted_best_of_n/n=4"]
     for r in rows:
         assert len(r["answers"]) == 4 and r["tokens_per_query"] > 0 and r["batch_latency_s"] > 0

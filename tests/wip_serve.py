@@ -1,4 +1,7 @@
-"""The Serve application with the real tiny models, over HTTP (native and OpenAI)."""
+"""WORK IN PROGRESS (issue 4), not collected: the Serve app does not come up in CI yet.
+
+The Serve application with the real tiny models, over HTTP (native and OpenAI). Rename to
+test_serve.py once `deploy` reaches RUNNING on this machine."""
 
 import concurrent.futures as cf
 import json
