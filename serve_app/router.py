@@ -8,11 +8,11 @@ the same strategy code as the jobs, bound to the policy and PRM pools.
 from __future__ import annotations
 
 import math
-import os
 import time
 import uuid
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ray import serve
@@ -58,13 +58,22 @@ class CompletionRequest(BaseModel):
     strategy: str | None = None
 
 
-_TOKEN: dict[str, str | None] = {"value": os.environ.get("LATTE_API_TOKEN")}
 
 
-def _auth(request: Request):
-    token = _TOKEN["value"]
-    if token and request.headers.get("authorization") != f"Bearer {token}":
-        raise HTTPException(status_code=401, detail="missing or wrong bearer token")
+# Handlers must be registered before @serve.ingress captures the app.
+@api.exception_handler(RequestValidationError)
+async def _invalid(request: Request, exc: RequestValidationError):
+    # FastAPI echoes the offending input, which may be NaN/inf and then fails to serialize
+    # (a 500); answer 422 with location and reason only.
+    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+              for e in exc.errors()]
+    return JSONResponse(status_code=422, content={"detail": errors})
+
+
+@api.exception_handler(Exception)
+async def _unexpected(request: Request, exc: Exception):
+    # Anything unforeseen is still answered (never a hang); logged by Serve.
+    return JSONResponse(status_code=500, content={"detail": f"internal error: {type(exc).__name__}"})
 
 
 @serve.deployment(name="Router")
@@ -80,7 +89,9 @@ class Router:
         from ttc.strategies import StrategyRunner
 
         self.cfg = RouterConfig(**router_config)
-        _TOKEN["value"] = self.cfg.resolved_token()
+        # Checked per endpoint on the replica (a module-level dependency would read the copy
+        # of this module that @serve.ingress pickled, not the one configured here).
+        self.token = self.cfg.resolved_token()
         recipe = load_recipe(self.cfg.recipe)
         art = load_artifact(self.cfg.artifact_path())
         recipe.strategy_grid().subset(art.grid.ids)  # the artifact's grid must come from this recipe
@@ -93,6 +104,10 @@ class Router:
         from serve_app.demand import DemandTracker
 
         self.demand = DemandTracker(self.decider.strategy_table())
+
+    def _authorize(self, request: Request) -> None:
+        if self.token and request.headers.get("authorization") != f"Bearer {self.token}":
+            raise HTTPException(status_code=401, detail="missing or wrong bearer token")
 
     async def _solve(self, question: str, preset_name: str | None, strategy: str | None,
                      overrides: dict) -> dict:
@@ -141,18 +156,21 @@ class Router:
     async def healthz(self):
         return {"status": "ok", "strategies": len(self.decider.ids)}
 
-    @api.post("/v1/solve", dependencies=[Depends(_auth)])
-    async def solve(self, req: SolveRequest):
+    @api.post("/v1/solve")
+    async def solve(self, req: SolveRequest, request: Request):
+        self._authorize(request)
         return await self._solve(req.question, req.preset, req.strategy, {
             "lambda_tokens": req.lambda_tokens, "lambda_latency": req.lambda_latency,
             "max_latency_s": req.max_latency_s, "max_tokens": req.max_tokens})
 
-    @api.get("/v1/strategies", dependencies=[Depends(_auth)])
-    async def strategies(self):
+    @api.get("/v1/strategies")
+    async def strategies(self, request: Request):
+        self._authorize(request)
         return {"grid": self.grid.name, "grid_hash": self.grid.hash, "strategies": self.decider.strategy_table()}
 
-    @api.get("/v1/models", dependencies=[Depends(_auth)])
-    async def models(self):
+    @api.get("/v1/models")
+    async def models(self, request: Request):
+        self._authorize(request)
         return {"object": "list", "data": [{"id": name, "object": "model", "owned_by": "latte", "created": 0}
                                            for name in self.cfg.presets]}
 
@@ -168,21 +186,17 @@ class Router:
         return {**base, "object": "text_completion", "choices": [{
             "index": 0, "finish_reason": "stop", "text": out["text"], "logprobs": None}]}
 
-    @api.post("/v1/chat/completions", dependencies=[Depends(_auth)])
-    async def chat(self, req: ChatRequest):
+    @api.post("/v1/chat/completions")
+    async def chat(self, req: ChatRequest, request: Request):
+        self._authorize(request)
         users = [m.content for m in req.messages if m.role == "user"]
         if not users:
             raise HTTPException(400, "messages need at least one user message")
         out = await self._solve(users[-1], req.model, req.strategy, {})
         return self._openai("chatcmpl", req.model, out)
 
-    @api.post("/v1/completions", dependencies=[Depends(_auth)])
-    async def completions(self, req: CompletionRequest):
+    @api.post("/v1/completions")
+    async def completions(self, req: CompletionRequest, request: Request):
+        self._authorize(request)
         out = await self._solve(req.prompt, req.model, req.strategy, {})
         return self._openai("cmpl", req.model, out)
-
-
-@api.exception_handler(Exception)
-async def _unexpected(request: Request, exc: Exception):
-    # Anything unforeseen is still answered (never a hang); logged by Serve.
-    return JSONResponse(status_code=500, content={"detail": f"internal error: {type(exc).__name__}"})
