@@ -61,10 +61,9 @@ class RouterConfig(BaseModel):
         return self.api_token or os.environ.get("LATTE_API_TOKEN") or None
 
     def artifact_path(self) -> Path:
-        from ttc.world.paths import REPO_ROOT
+        from ttc.world.paths import repo_path
 
-        p = Path(self.artifact)
-        return p if p.is_absolute() else REPO_ROOT / p
+        return repo_path(self.artifact)
 
     @field_validator("presets")
     @classmethod
@@ -83,11 +82,9 @@ class RouterConfig(BaseModel):
     def load(cls, path: str | Path) -> "RouterConfig":
         import yaml
 
-        from ttc.world.paths import REPO_ROOT
+        from ttc.world.paths import repo_path
 
-        p = Path(path)
-        if not p.is_absolute() and not p.exists():
-            p = REPO_ROOT / p
+        p = repo_path(path)
         if not p.is_file():
             raise ValueError(f"router config {path} does not exist")
         data = yaml.safe_load(p.read_text())

@@ -14,12 +14,9 @@ from pathlib import Path
 def load_serve_config(path: str | Path, app_args: dict | None = None, http_port: int | None = None) -> dict:
     import yaml
 
-    from ttc.world.paths import REPO_ROOT
+    from ttc.world.paths import repo_path
 
-    p = Path(path)
-    if not p.is_absolute() and not p.exists():
-        p = REPO_ROOT / p
-    data = yaml.safe_load(p.read_text())
+    data = yaml.safe_load(repo_path(path).read_text())
     data = copy.deepcopy(data)
     if app_args:
         for app in data["applications"]:

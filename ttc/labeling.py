@@ -31,7 +31,6 @@ async def label_query(runner: StrategyRunner, grid: StrategyGrid, query: Query, 
     parallel = [s for s in grid.strategies if s.method != "beam_search"]
     beams = [s for s in grid.strategies if s.method == "beam_search"]
     ns = sorted({s.n for s in parallel})
-    needs_prm = {s.n for s in parallel if s.uses_prm}
     answers, correct, tokens, rewards = [], [], [], []
     gen_s, score_s = {}, {}
     for n in ns:
@@ -51,7 +50,7 @@ async def label_query(runner: StrategyRunner, grid: StrategyGrid, query: Query, 
     rows = []
     for spec in parallel:
         lab = pool_soft_label(pool, spec, resamples, rng)
-        latency = gen_s[spec.n] + (score_s[spec.n] if spec.n in needs_prm and spec.uses_prm else 0.0)
+        latency = gen_s[spec.n] + (score_s[spec.n] if spec.uses_prm else 0.0)
         rows.append(_row(query, spec, lab.soft_label, lab.runs, lab.mean_tokens, latency))
     for spec in beams:
         res = (await runner.run(spec, [query]))[0]

@@ -15,7 +15,7 @@ from ttc.grid import GRIDS, StrategyGrid, get_grid
 from ttc.prompts import FORMATS, PromptFormat, get_format
 from ttc.strategies import SamplingConfig
 from ttc.vllm_engines import EngineSpec
-from ttc.world.paths import REPO_ROOT, world_dir
+from ttc.world.paths import REPO_ROOT, repo_path, world_dir
 
 
 class Resources(BaseModel):
@@ -116,9 +116,7 @@ class Recipe(BaseModel):
 def load_recipe(path: str | Path) -> Recipe:
     import yaml
 
-    p = Path(path)
-    if not p.is_absolute() and not p.exists():
-        p = REPO_ROOT / p
+    p = repo_path(path)
     if not p.is_file():
         raise ValueError(f"recipe file {path} does not exist")
     data = yaml.safe_load(p.read_text())

@@ -195,7 +195,8 @@ def select(method: str, texts: list[str], answers: list[str | None],
     if method == "majority":
         ans = majority_vote(answers)
     elif method == "best_of_n":
-        return answers[best_scored(answers, scores)], texts[best_scored(answers, scores)]
+        i = best_scored(answers, scores)
+        return answers[i], texts[i]
     elif method == "weighted_best_of_n":
         ans = weighted_vote(answers, scores)
     else:

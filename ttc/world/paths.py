@@ -18,3 +18,10 @@ def policy_dir(root: Path | None = None) -> Path:
 
 def prm_dir(root: Path | None = None) -> Path:
     return (root or world_dir()) / "prm"
+
+
+def repo_path(path: str | Path) -> Path:
+    """A config path as given if it exists (or is absolute), else relative to the repo root,
+    so commands and Ray workers find cluster/ files whatever their working directory."""
+    p = Path(path)
+    return p if p.is_absolute() or p.exists() else REPO_ROOT / p
