@@ -102,7 +102,20 @@ def cmd_serve(rest: list[str]) -> int:
         return 0
 
 
-PASSTHROUGH = {"demo": cmd_demo, "world": cmd_world, "bench": cmd_bench, "serve": cmd_serve}
+def cmd_cluster(rest: list[str]) -> int:
+    try:
+        from cluster import local
+    except ImportError:  # `cluster` is not in the installed package list: load it from this checkout
+        from pathlib import Path
+
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from cluster import local
+
+    return local.main(rest)
+
+
+PASSTHROUGH = {"demo": cmd_demo, "world": cmd_world, "bench": cmd_bench, "serve": cmd_serve,
+               "cluster": cmd_cluster}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("world", help="train the tiny policy and PRM (jobs.world)")
     sub.add_parser("bench", help="run benchmarks.NAME")
     sub.add_parser("serve", help="serve the router over HTTP (cluster/serve/cpu_world.yaml)")
+    sub.add_parser("cluster", help="up-local / status-local / down-local: a one-machine Ray cluster for `ray job submit`")
 
     for name, help_ in (("solve", "solve generated problems or a query file with each strategy"),):
         p = sub.add_parser(name, help=help_)

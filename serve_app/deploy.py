@@ -40,3 +40,17 @@ def deploy(path: str | Path, app_args: dict | None = None, http_port: int | None
     serve.start(http_options=data.get("http_options"), proxy_location=data.get("proxy_location"))
     _get_global_client().deploy_apps(schema, _blocking=True)
     return data
+
+
+def reload_router(path: str | Path, router_config: str | Path, app_args: dict | None = None,
+                  http_port: int | None = None) -> dict:
+    """Apply a new router config to the running app without restarting any replica.
+
+    Only the Router's user_config changes, which Serve applies in place by calling
+    Router.reconfigure; `path`, `app_args` and `http_port` must be those of the running
+    deployment (changing them redeploys the app)."""
+    from probe.router_config import RouterConfig
+
+    RouterConfig.load(router_config)  # refuse a bad file before touching the live app
+    return deploy(path, app_args, http_port,
+                  deployment_overrides={"Router": {"user_config": {"router_config": str(router_config)}}})

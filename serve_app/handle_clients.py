@@ -45,5 +45,5 @@ class HandleScorer:
         self.handle, self.retries, self.timeout_s = handle, retries, timeout_s
 
     async def score(self, requests: list[ScoreRequest]) -> list[list[float]]:
-        payload = [{"question": r.question, "steps": list(r.steps)} for r in requests]
+        payload = [{"question": r.question, "steps": list(r.steps), "known": r.known} for r in requests]
         return await _call(self.handle.score, payload, self.retries, self.timeout_s)

@@ -76,9 +76,10 @@ class PRMPool:
     async def score(self, requests: list[dict]) -> list[list[float]]:
         from ttc.interfaces import ScoreRequest
 
-        reqs = [ScoreRequest(question=r["question"], steps=tuple(r["steps"])) for r in requests]
+        reqs = [ScoreRequest(question=r["question"], steps=tuple(r["steps"]), known=int(r.get("known", 0)))
+                for r in requests]
         out = await self.scorer.score(reqs)
-        self.meter.add(sum(len(r.steps) for r in reqs))
+        self.meter.add(sum(len(r.steps) - r.known for r in reqs))
         return out
 
     def record_autoscaling_stats(self) -> dict:

@@ -80,30 +80,48 @@ async def _unexpected(request: Request, exc: Exception):
 @serve.ingress(api)
 class Router:
     def __init__(self, policy, prm, router_config: dict):
+        from serve_app.handle_clients import HandleGenerator, HandleScorer
+
+        self.policy, self.prm = HandleGenerator(policy), HandleScorer(prm)
+        self.source = "app args"
+        self._apply(router_config)
+
+    def _apply(self, router_config: dict) -> None:
+        """(Re)load lambdas, presets, SLOs, token and, when it changed, the probe artifact."""
         from probe.artifact import load_artifact
         from probe.decider import Decider
         from probe.features import get_featurizer
         from probe.router_config import RouterConfig
-        from serve_app.handle_clients import HandleGenerator, HandleScorer
+        from serve_app.demand import DemandTracker
         from ttc.recipe import load_recipe
         from ttc.strategies import StrategyRunner
 
-        self.cfg = RouterConfig(**router_config)
+        cfg = RouterConfig(**router_config)
+        old = getattr(self, "cfg", None)
+        if old is None or (cfg.artifact, cfg.recipe, cfg.strategies) != (old.artifact, old.recipe, old.strategies):
+            recipe = load_recipe(cfg.recipe)
+            art = load_artifact(cfg.artifact_path())
+            recipe.strategy_grid().subset(art.grid.ids)  # the artifact's grid must come from this recipe
+            featurizer = get_featurizer(art.featurizer, recipe.policy.resolved_model(), recipe.format())
+            decider = Decider(art, featurizer, cfg.strategies)
+            decider.decide(["warm-up"])  # loads the encoder before the first request
+            self.decider, self.grid = decider, art.grid
+            self.runner = StrategyRunner(self.policy, self.prm, recipe.format(), recipe.sampling.config())
+            self.demand = DemandTracker(self.decider.strategy_table())
+        self.cfg = cfg
         # Checked per endpoint on the replica (a module-level dependency would read the copy
         # of this module that @serve.ingress pickled, not the one configured here).
-        self.token = self.cfg.resolved_token()
-        recipe = load_recipe(self.cfg.recipe)
-        art = load_artifact(self.cfg.artifact_path())
-        recipe.strategy_grid().subset(art.grid.ids)  # the artifact's grid must come from this recipe
-        featurizer = get_featurizer(art.featurizer, recipe.policy.resolved_model(), recipe.format())
-        self.decider = Decider(art, featurizer, self.cfg.strategies)
-        self.grid = art.grid
-        self.runner = StrategyRunner(HandleGenerator(policy), HandleScorer(prm), recipe.format(),
-                                     recipe.sampling.config())
-        self.decider.decide(["warm-up"])  # loads the encoder before the first request
-        from serve_app.demand import DemandTracker
+        self.token = cfg.resolved_token()
 
-        self.demand = DemandTracker(self.decider.strategy_table())
+    def reconfigure(self, user_config: dict) -> None:
+        """Serve calls this when the deployment's user_config changes: a new router config
+        (e.g. written by the tuning job) takes effect without restarting the replica."""
+        from probe.router_config import RouterConfig
+
+        path = (user_config or {}).get("router_config")
+        if path:
+            self._apply(RouterConfig.load(path).model_dump())
+            self.source = str(path)
 
     def _authorize(self, request: Request) -> None:
         if self.token and request.headers.get("authorization") != f"Bearer {self.token}":
@@ -154,7 +172,10 @@ class Router:
 
     @api.get("/healthz")
     async def healthz(self):
-        return {"status": "ok", "strategies": len(self.decider.ids)}
+        import os
+
+        return {"status": "ok", "strategies": len(self.decider.ids), "router_config": self.source,
+                "presets": sorted(self.cfg.presets), "pid": os.getpid()}
 
     @api.post("/v1/solve")
     async def solve(self, req: SolveRequest, request: Request):

@@ -99,3 +99,38 @@ def small_artifact(labeled, tmp_path_factory):
     train_probe.run(train_probe.TrainProbeConfig(train_labels=str(paths["train"]), val_labels=str(paths["val"]),
                                                  out_dir=str(d / "probe"), max_epochs=5))
     return {"path": d / "probe", "splits": paths}
+
+
+@pytest.fixture(scope="session")
+def serve_deployment(ray_session, small_artifact, tmp_path_factory):
+    """The latte Serve app on the real tiny models, shared by every HTTP test."""
+    import socket
+
+    import yaml
+    from ray import serve
+
+    from serve_app.deploy import deploy
+    from tests.support import SERVE_TOKEN
+
+    d = tmp_path_factory.mktemp("serve")
+    router_cfg = d / "router.yaml"
+    router_cfg.write_text(yaml.safe_dump({
+        "artifact": str(small_artifact["path"]), "recipe": "cluster/recipes/cpu_world.yaml",
+        "api_token": SERVE_TOKEN, "max_question_chars": 500,
+        "presets": {"latte": {"lambda_tokens": 1e-4}, "latte-fast": {"lambda_tokens": 5e-3},
+                    "latte-accurate": {}}}))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # The shipped CPU Serve config, with one change: a PRM replica is declared to sustain
+    # only 20 step-scorings/s, so a test-sized burst of beam search is enough to grow the pool.
+    serve_cfg = yaml.safe_load(Path(REPO / "cluster/serve/cpu_world.yaml").read_text())
+    serve_cfg["applications"][0]["autoscaling_policy"]["policy_kwargs"]["prm_steps_per_s"] = 20
+    serve_path = d / "serve.yaml"
+    serve_path.write_text(yaml.safe_dump(serve_cfg))
+    args = {"router_config": str(router_cfg)}
+    deploy(serve_path, args, http_port=port)
+    yield {"base": f"http://127.0.0.1:{port}", "port": port, "args": args, "router_config": router_cfg,
+           "config": serve_path}
+    serve.delete("latte")
+

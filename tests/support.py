@@ -2,6 +2,8 @@
 
 from jobs import label
 
+SERVE_TOKEN = "test-token"
+
 STRATEGIES = ["majority/n=1", "majority/n=4", "best_of_n/n=4", "weighted_best_of_n/n=4",
               "beam_search/n=4/m=2/it=10"]
 

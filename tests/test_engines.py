@@ -67,3 +67,28 @@ def test_scorer_handles_no_steps_and_refuses_tag_in_step(scorer, world_format):
     assert scorer.score_sync([ScoreRequest("1 + 1", ())]) == [[]]
     with pytest.raises(ValueError, match="step tag"):
         scorer.score_sync([ScoreRequest("1 + 1", (f"1 + 1 = 2{world_format.step_tag}",))])
+
+
+def test_incremental_scoring_equals_full_scoring(scorer):
+    """Scoring only the new steps (prefix cache read) gives the rewards of a full rescoring."""
+    from ttc.arithmetic import generate_problems, reference_steps
+
+    probs = generate_problems(3, seed=77, levels=[6])
+    full = scorer.score_sync([ScoreRequest(p.question, tuple(reference_steps(p.question))) for p in probs])
+    for k in (1, 3, 5):
+        # Prefixes of k steps first (as beam search does), then the next step incrementally.
+        scorer.score_sync([ScoreRequest(p.question, tuple(reference_steps(p.question)[:k])) for p in probs])
+        inc = scorer.score_sync([ScoreRequest(p.question, tuple(reference_steps(p.question)[:k + 1]), known=k)
+                                 for p in probs])
+        for f, i in zip(full, inc):
+            assert len(i) == 1
+            assert abs(i[0] - f[k]) < 1e-4, (k, i, f)
+    # Several new steps at once, and a known prefix the cache never saw.
+    q = probs[0].question
+    steps = tuple(reference_steps(q))
+    tail = scorer.score_sync([ScoreRequest(q, steps, known=2)])[0]
+    assert len(tail) == len(steps) - 2
+    assert all(abs(a - b) < 1e-4 for a, b in zip(tail, full[0][2:]))
+    assert scorer.score_sync([ScoreRequest(q, steps, known=len(steps))]) == [[]]
+    with pytest.raises(ValueError, match="known must be"):
+        ScoreRequest(q, steps, known=len(steps) + 1)

@@ -1,8 +1,8 @@
 """The Serve application with the real tiny models, over HTTP (native and OpenAI)."""
 
+import collections
 import concurrent.futures as cf
 import json
-import socket
 import time
 
 import httpx
@@ -12,34 +12,13 @@ import yaml
 from ttc.arithmetic import generate_problems
 from ttc.grading import answers_match
 
-TOKEN = "test-token"
+from tests.support import SERVE_TOKEN as TOKEN
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def app(ray_session, small_artifact, tmp_path_factory):
-    from ray import serve
-
-    from serve_app.deploy import deploy
-
-    d = tmp_path_factory.mktemp("serve")
-    router_cfg = d / "router.yaml"
-    router_cfg.write_text(yaml.safe_dump({
-        "artifact": str(small_artifact["path"]), "recipe": "cluster/recipes/cpu_world.yaml",
-        "api_token": TOKEN, "max_question_chars": 500,
-        "presets": {"latte": {"lambda_tokens": 1e-4}, "latte-fast": {"lambda_tokens": 5e-3},
-                    "latte-accurate": {}}}))
-    port = _free_port()
-    deploy("cluster/serve/cpu_world.yaml", {"router_config": str(router_cfg)}, http_port=port)
-    base = f"http://127.0.0.1:{port}"
-    yield base
-    serve.delete("latte")
+def app(serve_deployment):
+    return serve_deployment["base"]
 
 
 def post(base, path, body, headers=HEADERS, timeout=120):
@@ -167,3 +146,82 @@ def test_killing_a_policy_replica_loses_no_request(app):
             break
         time.sleep(3)
     assert r.status_code == 200 and json.loads(r.text)["answer"] == "4"
+
+
+def test_router_config_reloads_without_restart(serve_deployment, tmp_path):
+    """A new router config (as the tuning job writes) applies in place: same replica process."""
+    from serve_app.deploy import reload_router
+
+    app = serve_deployment["base"]
+    before = httpx.get(app + "/healthz", timeout=30).json()
+    cfg = yaml.safe_load(serve_deployment["router_config"].read_text())
+    cfg["presets"]["latte-tuned"] = {"lambda_tokens": 0.01, "lambda_latency": 0.5}
+    cfg["default_preset"] = "latte-tuned"
+    new = tmp_path / "router_tuned.yaml"
+    new.write_text(yaml.safe_dump(cfg))
+    try:
+        reload_router(serve_deployment["config"], new, serve_deployment["args"], serve_deployment["port"])
+        deadline, after = time.time() + 60, before
+        while time.time() < deadline and "latte-tuned" not in after["presets"]:
+            time.sleep(1)
+            after = httpx.get(app + "/healthz", timeout=30).json()
+        assert "latte-tuned" in after["presets"] and after["router_config"] == str(new)
+        assert after["pid"] == before["pid"], "the router replica was restarted"
+        body = post(app, "/v1/solve", {"question": "4 + 5"}).json()
+        assert body["answer"] == "9"
+        # A bad router config is refused before the live app is touched.
+        bad = tmp_path / "bad.yaml"
+        bad.write_text("artifact: x\npresets: {latte: {lambda_tokens: -1}}\n")
+        with pytest.raises(Exception, match="lambda_tokens"):
+            reload_router(serve_deployment["config"], bad, serve_deployment["args"], serve_deployment["port"])
+    finally:
+        reload_router(serve_deployment["config"], serve_deployment["router_config"], serve_deployment["args"],
+                      serve_deployment["port"])
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if "latte-tuned" not in httpx.get(app + "/healthz", timeout=30).json()["presets"]:
+                break
+            time.sleep(1)
+
+
+def _replicas(name: str) -> int:
+    """Replicas of a pool in any live state (starting counts: the decision was made)."""
+    from ray import serve
+
+    dep = serve.status().applications["latte"].deployments[name]
+    return sum(n for state, n in dep.replica_states.items() if str(state).split(".")[-1] in
+               ("STARTING", "RUNNING", "UPDATING", "RECOVERING"))
+
+
+def _burst(app, strategy: str, seconds: float, concurrency: int = 8) -> list[int]:
+    """Keep `concurrency` requests of one strategy in flight for `seconds`; PRM replica counts seen."""
+    stop = time.time() + seconds
+    seen = []
+
+    def worker(k):
+        codes = []
+        i = 0
+        while time.time() < stop:
+            i += 1
+            codes.append(post(app, "/v1/solve", {"question": f"{k % 9 + 1} + {i % 9 + 1} * 3 - 2 + 5 * 2",
+                                                  "strategy": strategy}).status_code)
+        return codes
+
+    with cf.ThreadPoolExecutor(concurrency) as ex:
+        futures = [ex.submit(worker, k) for k in range(concurrency)]
+        while not all(f.done() for f in futures):
+            seen.append(_replicas("PRMPool"))
+            time.sleep(1)
+        codes = [c for f in futures for c in f.result()]
+    assert codes and all(c == 200 for c in codes), collections.Counter(codes)
+    return seen
+
+
+def test_beam_heavy_burst_grows_the_prm_pool_and_cheap_burst_does_not(app):
+    """Autoscaling by routed demand: the router publishes expected PRM work per strategy."""
+    assert _replicas("PRMPool") == 1
+    cheap = _burst(app, "majority/n=1", seconds=15)
+    time.sleep(4)  # longer than upscale_delay_s: a decision to grow would have been made
+    assert max(cheap + [_replicas("PRMPool")]) == 1, cheap
+    heavy = _burst(app, "beam_search/n=4/m=2/it=10", seconds=45)
+    assert max(heavy + [_replicas("PRMPool")]) >= 2, heavy

@@ -11,7 +11,7 @@ import itertools
 
 from ttc.interfaces import Completion, GenerationRequest, ScoreRequest
 from ttc.prompts import PromptFormat
-from ttc.vllm_engines import EngineSpec, _prepare_env, map_finish_reason
+from ttc.vllm_engines import EngineSpec, _prepare_env, cache_args, map_finish_reason
 
 _ids = itertools.count()
 
@@ -24,7 +24,7 @@ def _engine_args(spec: EngineSpec, **extra):
                            gpu_memory_utilization=spec.gpu_memory_utilization,
                            tensor_parallel_size=spec.tensor_parallel_size, max_num_seqs=spec.max_num_seqs,
                            max_num_batched_tokens=spec.max_num_batched_tokens,
-                           enable_chunked_prefill=False, disable_log_stats=True, **extra)
+                           enable_chunked_prefill=False, disable_log_stats=True, **cache_args(spec), **extra)
 
 
 class AsyncVLLMGenerator:
@@ -79,23 +79,31 @@ class AsyncVLLMGenerator:
 class AsyncVLLMStepScorer:
     def __init__(self, spec: EngineSpec, prompt_format: PromptFormat):
         _prepare_env(spec)
-        from vllm.config import PoolerConfig
         from vllm.v1.engine.async_llm import AsyncLLM
 
-        from ttc.vllm_engines import VLLMStepScorer
+        from ttc.vllm_engines import VLLMStepScorer, prm_pooler_config
 
         self.spec = spec
         self.format = prompt_format
-        tag = VLLMStepScorer._tag_id(spec.model, prompt_format.step_tag)
+        self.tag_id = VLLMStepScorer._tag_id(spec.model, prompt_format.step_tag)
         self.engine = AsyncLLM.from_engine_args(_engine_args(
-            spec, runner="pooling", pooler_config=PoolerConfig(step_tag_id=tag)))
+            spec, runner="pooling", pooler_config=prm_pooler_config(self.tag_id)))
         self.tokenizer = None
         self.max_model_len = spec.max_model_len
 
-    async def _one(self, req: ScoreRequest) -> list[float]:
-        from vllm.pooling_params import PoolingParams
+    async def _encode(self, ids: list[int], incremental: bool):
+        from ttc.vllm_engines import pooling_params
 
-        if not req.steps:
+        final = None
+        async for out in self.engine.encode({"prompt_token_ids": ids}, pooling_params(incremental),
+                                            request_id=f"s{next(_ids)}"):
+            final = out
+        return final.outputs.data
+
+    async def _one(self, req: ScoreRequest) -> list[float]:
+        from ttc.vllm_engines import rewards_at_tags
+
+        if len(req.steps) == req.known:
             return []
         if self.tokenizer is None:
             from transformers import AutoTokenizer
@@ -103,14 +111,11 @@ class AsyncVLLMStepScorer:
             self.tokenizer = AutoTokenizer.from_pretrained(self.spec.model)
         ids = self.tokenizer.encode(self.format.prm_input(req.question, list(req.steps)),
                                     add_special_tokens=False)[:self.max_model_len]
-        final = None
-        async for out in self.engine.encode({"prompt_token_ids": ids}, PoolingParams(task="token_classify"),
-                                            request_id=f"s{next(_ids)}"):
-            final = out
-        data = final.outputs.data
-        rewards = [float(x) for x in (data[:, 1] if data.ndim == 2 else data)]
-        n = len(req.steps)
-        return (rewards + [0.0] * n)[:n]
+        if req.known:
+            out = rewards_at_tags(ids, await self._encode(ids, True), self.tag_id, len(req.steps), req.known)
+            if out is not None:
+                return out
+        return rewards_at_tags(ids, await self._encode(ids, False), self.tag_id, len(req.steps), req.known)
 
     async def score(self, requests: list[ScoreRequest]) -> list[list[float]]:
         return list(await asyncio.gather(*(self._one(r) for r in requests)))

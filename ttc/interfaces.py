@@ -40,8 +40,17 @@ class Completion:
 
 @dataclass(frozen=True)
 class ScoreRequest:
+    """Score `steps`; the caller already holds the rewards of the first `known` steps
+    (it scored that prefix before), so only rewards of steps[known:] come back and an
+    engine may compute just the new tokens (prefix cache)."""
+
     question: str
     steps: tuple[str, ...] = field(default=())
+    known: int = 0
+
+    def __post_init__(self):
+        if not 0 <= self.known <= len(self.steps):
+            raise ValueError(f"known must be in 0..{len(self.steps)} (the number of steps), got {self.known}")
 
 
 @runtime_checkable
@@ -53,4 +62,4 @@ class Generator(Protocol):
 @runtime_checkable
 class StepScorer(Protocol):
     async def score(self, requests: list[ScoreRequest]) -> list[list[float]]:
-        """One reward in [0, 1] per step, per request, in request order."""
+        """One reward in [0, 1] per step after the `known` ones, per request, in request order."""

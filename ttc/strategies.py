@@ -117,8 +117,10 @@ class StrategyRunner:
         s = self.sampling
         keep = spec.n // spec.beam_width
         prompts = [self.format.policy_prompt(q.question) for q in queries]
-        # Per query: active beams (list of step lists), finished beams, tokens spent.
+        # Per query: active beams (list of step lists) with their step rewards, finished
+        # beams, tokens spent. Known rewards let the PRM score only each candidate's new steps.
         active: list[list[list[str]]] = [[[]] for _ in queries]
+        known: list[list[list[float]]] = [[[]] for _ in queries]
         finished: list[list[tuple[list[str], float]]] = [[] for _ in queries]
         last_scores: list[list[float]] = [[0.0] for _ in queries]
         tokens = [0] * len(queries)
@@ -143,7 +145,7 @@ class StrategyRunner:
             if not reqs:
                 break
             outs = await self.generator.generate(reqs)
-            cands: list[list[tuple[list[str], bool]]] = [[] for _ in queries]
+            cands: list[list[tuple[list[str], bool, list[float]]]] = [[] for _ in queries]
             for (qi, bi), comps in zip(owners, outs):
                 iterations[qi] = it + 1
                 for c in comps:
@@ -152,24 +154,27 @@ class StrategyRunner:
                     steps = active[qi][bi] + new_steps
                     done = (final or c.finish_reason != "stop" or not new_steps
                             or "\\boxed" in c.text)
-                    cands[qi].append((steps, done))
+                    cands[qi].append((steps, done, known[qi][bi]))
             flat = [(qi, k) for qi in range(len(queries)) for k in range(len(cands[qi]))]
             rewards = await self.scorer.score([
-                ScoreRequest(question=queries[qi].question, steps=tuple(cands[qi][k][0]))
+                ScoreRequest(question=queries[qi].question, steps=tuple(cands[qi][k][0]),
+                             known=len(cands[qi][k][2]))
                 for qi, k in flat])
-            scored: list[list[tuple[list[str], bool, float]]] = [[] for _ in queries]
-            for (qi, k), r in zip(flat, rewards):
-                steps, done = cands[qi][k]
-                prm_steps[qi] += len(r)
-                scored[qi].append((steps, done, aggregate(r, spec.aggregation)))
+            scored: list[list[tuple[list[str], bool, float, list[float]]]] = [[] for _ in queries]
+            for (qi, k), new in zip(flat, rewards):
+                steps, done, prev = cands[qi][k]
+                prm_steps[qi] += len(new)
+                r = prev + new
+                scored[qi].append((steps, done, aggregate(r, spec.aggregation), r))
             for qi in range(len(queries)):
                 if not scored[qi]:
                     continue
-                for steps, done, sc in scored[qi]:
+                for steps, done, sc, _ in scored[qi]:
                     if done:
                         finished[qi].append((steps, sc))
                 alive = sorted([x for x in scored[qi] if not x[1]], key=lambda x: -x[2])[:keep]
                 active[qi] = [x[0] for x in alive]
+                known[qi] = [x[3] for x in alive]
                 last_scores[qi] = [x[2] for x in alive]
         results = []
         for qi, q in enumerate(queries):

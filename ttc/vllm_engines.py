@@ -29,6 +29,10 @@ class EngineSpec:
     enforce_eager: bool = True
     max_num_seqs: int = 256
     max_num_batched_tokens: int = 8192
+    # Small KV blocks let prefix caching reuse beam prefixes (CPU's default block is 128
+    # tokens, longer than most world solutions); None keeps vLLM's default.
+    block_size: int | None = None
+    enable_prefix_caching: bool = True
 
 
 def _prepare_env(spec: EngineSpec) -> None:
@@ -36,11 +40,18 @@ def _prepare_env(spec: EngineSpec) -> None:
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(max(1, int(round(spec.kv_cache_gib)))))
 
 
+def cache_args(spec: EngineSpec) -> dict:
+    out = {"enable_prefix_caching": spec.enable_prefix_caching}
+    if spec.block_size:
+        out["block_size"] = spec.block_size
+    return out
+
+
 def _llm(spec: EngineSpec, **extra):
     _prepare_env(spec)
     from vllm import LLM
 
-    return LLM(model=spec.model, dtype=spec.dtype, max_model_len=spec.max_model_len,
+    return LLM(**cache_args(spec), model=spec.model, dtype=spec.dtype, max_model_len=spec.max_model_len,
                seed=spec.seed, enforce_eager=spec.enforce_eager,
                gpu_memory_utilization=spec.gpu_memory_utilization,
                tensor_parallel_size=spec.tensor_parallel_size,
@@ -103,17 +114,52 @@ class VLLMGenerator:
         return self.generate_sync(requests)
 
 
+def prm_pooler_config(tag_id: int):
+    """ALL-token pooling (not STEP): vLLM disables prefix caching under STEP pooling, while
+    ALL pooling with the cache read returns only the tokens it computed, which is what
+    incremental scoring needs. The step tags are picked out here instead."""
+    from vllm.config import PoolerConfig
+
+    return PoolerConfig(tok_pooling_type="ALL", step_tag_id=None)
+
+
+def pooling_params(incremental: bool):
+    from vllm.pooling_params import PoolingParams
+
+    # token_classify skips the prefix cache by default so outputs cover every token;
+    # an incremental request reads it and gets the computed suffix only.
+    return PoolingParams(task="token_classify", skip_reading_prefix_cache=not incremental)
+
+
+def rewards_at_tags(ids: list[int], probs, tag_id: int, n_steps: int, known: int) -> list[float] | None:
+    """Rewards of steps[known:] from the probabilities of the last len(probs) tokens of `ids`.
+
+    A step whose tag was cut off by the context limit scores 0 (unverifiable). None when
+    the computed suffix misses a wanted tag (the cache covered more than the caller's known
+    prefix): the caller then rescores without reading the cache."""
+    p1 = probs[:, 1] if probs.ndim == 2 else probs
+    start = len(ids) - len(p1)
+    tags = [i for i, t in enumerate(ids) if t == tag_id]
+    out = []
+    for j in range(known, n_steps):
+        if j >= len(tags):
+            out.append(0.0)
+        elif tags[j] < start:
+            return None
+        else:
+            out.append(float(p1[tags[j] - start]))
+    return out
+
+
 class VLLMStepScorer:
-    """PRM step scorer over a vLLM pooling engine (token_classify at the step tag)."""
+    """PRM step scorer over a vLLM pooling engine (token_classify, rewards read at the step tags)."""
 
     def __init__(self, spec: EngineSpec, prompt_format: PromptFormat, llm=None):
         self.spec = spec
         self.format = prompt_format
+        self.tag_id = self._tag_id(spec.model, prompt_format.step_tag)
         if llm is None:
-            from vllm.config import PoolerConfig
-
-            tok_id = self._tag_id(spec.model, prompt_format.step_tag)
-            llm = _llm(spec, runner="pooling", pooler_config=PoolerConfig(step_tag_id=tok_id))
+            llm = _llm(spec, runner="pooling", pooler_config=prm_pooler_config(self.tag_id))
         self.llm = llm
         self.tokenizer = llm.get_tokenizer()
         self.max_model_len = spec.max_model_len
@@ -128,28 +174,28 @@ class VLLMStepScorer:
             raise ValueError(f"step tag {tag!r} is not a single token of {model}")
         return ids[0]
 
-    def score_sync(self, requests: list[ScoreRequest]) -> list[list[float]]:
-        if not requests:
+    def input_ids(self, r: ScoreRequest) -> list[int]:
+        ids = self.tokenizer.encode(self.format.prm_input(r.question, list(r.steps)), add_special_tokens=False)
+        # Too long for the PRM: the steps that fit are scored, the rest get 0 (unverifiable).
+        return ids[:self.max_model_len]
+
+    def _encode(self, ids: list[list[int]], incremental: bool):
+        if not ids:
             return []
-        results: list[list[float] | None] = [None] * len(requests)
-        texts, where = [], []
-        for k, r in enumerate(requests):
-            if not r.steps:
-                results[k] = []
-                continue
-            text = self.format.prm_input(r.question, list(r.steps))
-            ids = self.tokenizer.encode(text, add_special_tokens=False)
-            if len(ids) > self.max_model_len:
-                # Too long for the PRM: score the steps that fit, the rest get 0 (unverifiable).
-                ids = ids[:self.max_model_len]
-            texts.append({"prompt_token_ids": ids})
-            where.append(k)
-        outs = self.llm.encode(texts, pooling_task="token_classify", use_tqdm=False) if texts else []
-        for k, o in zip(where, outs):
-            probs = o.outputs.data
-            rewards = [float(x) for x in probs[:, 1]] if probs.ndim == 2 else [float(x) for x in probs]
-            n = len(requests[k].steps)
-            results[k] = (rewards + [0.0] * n)[:n]
+        return self.llm.encode([{"prompt_token_ids": i} for i in ids], pooling_params(incremental),
+                               pooling_task="token_classify", use_tqdm=False)
+
+    def score_sync(self, requests: list[ScoreRequest]) -> list[list[float]]:
+        results: list[list[float] | None] = [[] if len(r.steps) == r.known else None for r in requests]
+        todo = [k for k, r in enumerate(requests) if results[k] is None]
+        ids = {k: self.input_ids(requests[k]) for k in todo}
+        for incremental in (True, False):
+            if not incremental:
+                todo = [k for k in todo if results[k] is None]
+            batch = [k for k in todo if (requests[k].known > 0) == incremental] if incremental else todo
+            for k, o in zip(batch, self._encode([ids[k] for k in batch], incremental)):
+                r = requests[k]
+                results[k] = rewards_at_tags(ids[k], o.outputs.data, self.tag_id, len(r.steps), r.known)
         return results  # type: ignore[return-value]
 
     async def score(self, requests: list[ScoreRequest]) -> list[list[float]]:

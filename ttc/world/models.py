@@ -60,9 +60,30 @@ class TinyQwen2PRM(nn.Module):
         self.score = nn.Sequential(nn.Linear(h, h), nn.ReLU(), nn.Linear(h, 2))
 
     @classmethod
-    def from_policy(cls, policy) -> "TinyQwen2PRM":
-        prm = cls(policy.config)
-        prm.model.load_state_dict(policy.model.state_dict())
+    def from_policy(cls, policy, extra_layers: int = 0, freeze_base: bool = False) -> "TinyQwen2PRM":
+        """Backbone from a policy, optionally topped with `extra_layers` fresh layers.
+
+        The policy's last layer is where its prediction of the next token forms, so a verifier
+        made of the policy alone has no layer left to compare that prediction with what was
+        written. Fresh layers on top (zero-initialized outputs, so they start as identity) do
+        the comparing; freezing the base keeps the policy's arithmetic intact while they learn."""
+        from transformers import Qwen2Config
+
+        cfg = {k: v for k, v in policy.config.to_dict().items() if k != "layer_types"}
+        cfg["num_hidden_layers"] = policy.config.num_hidden_layers + extra_layers
+        prm = cls(Qwen2Config(**cfg))
+        missing, unexpected = prm.model.load_state_dict(policy.model.state_dict(), strict=False)
+        assert not unexpected and all(k.startswith("layers.") for k in missing), (missing, unexpected)
+        base = policy.config.num_hidden_layers
+        for layer in prm.model.layers[base:]:
+            nn.init.zeros_(layer.self_attn.o_proj.weight)
+            nn.init.zeros_(layer.mlp.down_proj.weight)
+        if freeze_base:
+            for p in prm.model.embed_tokens.parameters():
+                p.requires_grad_(False)
+            for layer in prm.model.layers[:base]:
+                for p in layer.parameters():
+                    p.requires_grad_(False)
         return prm
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -156,7 +156,8 @@ def predict(prm: TinyQwen2PRM, tok, fmt: PromptFormat, examples: list[PRMExample
 def train_prm(policy, tok, fmt: PromptFormat, train: list[PRMExample], val: list[PRMExample],
               tag_id: int, epochs: float = 3.0, batch_size: int = 64, lr: float = 5e-4,
               seed: int = 0, threads: int | None = None, eval_every: int = 200,
-              dense_weight: float = 0.5) -> tuple[TinyQwen2PRM, dict]:
+              dense_weight: float = 0.5, extra_layers: int = 0,
+              freeze_base: bool = False) -> tuple[TinyQwen2PRM, dict]:
     """Fine-tune from the policy's backbone; keep the weights with the best validation AUC.
 
     Loss: class-balanced cross-entropy at the step tags, plus `dense_weight` times the
@@ -166,8 +167,9 @@ def train_prm(policy, tok, fmt: PromptFormat, train: list[PRMExample], val: list
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    prm = TinyQwen2PRM.from_policy(policy)
-    opt = torch.optim.AdamW(prm.parameters(), lr=lr, weight_decay=0.01)
+    prm = TinyQwen2PRM.from_policy(policy, extra_layers=extra_layers, freeze_base=freeze_base)
+    params = [p for p in prm.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     # Class balance: good steps dominate; weight the loss so both labels count.
     n_good = sum(sum(e.labels) for e in train)
     n_all = sum(len(e.labels) for e in train)
@@ -196,7 +198,7 @@ def train_prm(policy, tok, fmt: PromptFormat, train: list[PRMExample], val: list
                 logits.view(-1, 2), char_labels.view(-1), ignore_index=-100)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(prm.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         if (step + 1) % eval_every == 0 or step == total - 1:
             scores, labs = predict(prm, tok, fmt, val, tag_id)
@@ -210,4 +212,6 @@ def train_prm(policy, tok, fmt: PromptFormat, train: list[PRMExample], val: list
     return prm, {"steps": total, "best_val_auc": best[0], "best_step": best[2],
                  "history": history, "seconds": time.time() - t0,
                  "train_examples": len(train), "val_examples": len(val),
-                 "bad_step_weight": float(weight[0])}
+                 "bad_step_weight": float(weight[0]), "extra_layers": extra_layers,
+                 "freeze_base": freeze_base, "trainable_parameters": sum(p.numel() for p in params),
+                 "parameters": sum(p.numel() for p in prm.parameters())}

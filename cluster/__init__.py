@@ -1,0 +1,1 @@
+"""Cluster configs (YAML) plus `cluster.local`, the single-machine Ray cluster helper."""
