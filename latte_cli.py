@@ -85,11 +85,21 @@ def cmd_serve(rest: list[str]) -> int:
     ap.add_argument("--config", default="cluster/serve/cpu_world.yaml", help="Serve config file")
     ap.add_argument("--router-config", help="router config (overrides the Serve config's app args)")
     ap.add_argument("--port", type=int, default=None)
+    ap.add_argument("--reload", action="store_true",
+                    help="apply --router-config to the app already running on this Ray cluster, in place "
+                         "(no replica restarts), then exit")
     args = ap.parse_args(rest)
     import ray
 
-    from serve_app.deploy import deploy
+    from serve_app.deploy import deploy, reload_router
 
+    if args.reload:
+        if not args.router_config:
+            raise ValueError("--reload needs --router-config (e.g. the tuning job's router.yaml)")
+        ray.init(address="auto")
+        reload_router(args.config, args.router_config, http_port=args.port)
+        print(f"router config {args.router_config} applied to the running app")
+        return 0
     ray.init(ignore_reinit_error=True)
     data = deploy(args.config, {"router_config": args.router_config} if args.router_config else None, args.port)
     http = data.get("http_options", {})

@@ -42,6 +42,11 @@ class WorldConfig(BaseModel):
     prm_perturbed_per_problem: int = Field(1, ge=0)
     prm_epochs: float = Field(3.0, gt=0)
     prm_lr: float = Field(5e-4, gt=0)
+    # Options measured in session 2 (README world card), off in the shipped world: fresh
+    # layers on top of the (optionally frozen) base, and right/wrong minimal pairs.
+    prm_extra_layers: int = Field(0, ge=0)
+    prm_freeze_base: bool = False
+    prm_minimal_pairs_per_problem: int = Field(0, ge=0)
     threads: int = Field(2, gt=0)
 
 
@@ -115,7 +120,7 @@ def build_world(cfg: WorldConfig) -> dict:
     from ttc.world.engines import world_generator
     from ttc.world.tokenizer import STEP_TAG
     from ttc.world.train_policy import train_policy
-    from ttc.world.train_prm import examples_from_samples, perturbed_solution, train_prm
+    from ttc.world.train_prm import examples_from_samples, minimal_pairs, perturbed_solution, train_prm
 
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -124,6 +129,11 @@ def build_world(cfg: WorldConfig) -> dict:
         print("[world] reusing the trained policy", flush=True)
         prev = out / "world_card.json"
         card["policy"] = json.loads(prev.read_text()).get("policy") if prev.exists() else None
+        if not (out / "prm_base").exists():
+            # The PRM's base is the policy run's final weights (not shipped): training is
+            # seeded and deterministic, so rerunning it rebuilds the same weights.
+            print("[world] rebuilding the PRM base (the policy run's final weights)", flush=True)
+            train_policy(out / "prm_base", tokens=cfg.policy_tokens, seed=cfg.seed, threads=cfg.threads)
     else:
         marks = list(range(cfg.checkpoint_from, cfg.policy_tokens, cfg.checkpoint_every))
         card["policy"] = train_policy(out / "policy_train", tokens=cfg.policy_tokens, seed=cfg.seed,
@@ -149,6 +159,8 @@ def build_world(cfg: WorldConfig) -> dict:
     train = examples_from_samples([q for q, s in zip(train_q, train_s) for _ in s],
                                   [t for s in train_s for t in s])
     train += [perturbed_solution(rng, q) for q in train_q for _ in range(cfg.prm_perturbed_per_problem)]
+    if cfg.prm_minimal_pairs_per_problem:
+        train += [e for q in train_q for e in minimal_pairs(rng, q, cfg.prm_minimal_pairs_per_problem)]
     val = examples_from_samples([q for q, s in zip(val_q, val_s) for _ in s], [t for s in val_s for t in s])
     tok = AutoTokenizer.from_pretrained(str(out / "policy"))
     tag_id = tok.convert_tokens_to_ids(STEP_TAG)
@@ -156,7 +168,8 @@ def build_world(cfg: WorldConfig) -> dict:
     card["prm_init"] = base.name
     policy = Qwen2ForCausalLM.from_pretrained(str(base), dtype=torch.float32)
     prm, stats = train_prm(policy, tok, get_format("world"), train, val, tag_id,
-                           epochs=cfg.prm_epochs, lr=cfg.prm_lr, seed=cfg.seed, threads=cfg.threads)
+                           epochs=cfg.prm_epochs, lr=cfg.prm_lr, seed=cfg.seed, threads=cfg.threads,
+                           extra_layers=cfg.prm_extra_layers, freeze_base=cfg.prm_freeze_base)
     prm_out = out / "prm"
     prm.save(prm_out, step_tag_id=tag_id)
     for f in ("tokenizer.json", "tokenizer_config.json"):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from tqdm import tqdm
 
-from ttc.arithmetic import apply_op, parse_question, reference_solution, step_labels
+from ttc.arithmetic import apply_op, parse_question, reference_solution, reference_steps, step_labels
 from ttc.grading import split_steps
 from ttc.prompts import PromptFormat
 from ttc.world.models import TinyQwen2PRM
@@ -36,11 +36,13 @@ def _render(value: int, op: str, operand: int, result: int, last: bool) -> str:
     return f"{value} {op} {operand} = {rhs}"
 
 
-def perturbed_solution(rng: random.Random, question: str) -> PRMExample:
-    """Reference solution with one corrupted step, continued consistently from there."""
+def perturbed_solution(rng: random.Random, question: str, k: int | None = None,
+                       kinds: tuple[str, ...] = ("result", "result", "operand", "operator", "carry", "skip",
+                                                 "early")) -> PRMExample:
+    """Reference solution with step k (random by default) corrupted, continued consistently."""
     start, ops = parse_question(question)
-    k = rng.randrange(len(ops))
-    kind = rng.choice(["result", "result", "operand", "operator", "carry", "skip", "early"])
+    k = rng.randrange(len(ops)) if k is None else k
+    kind = rng.choice(kinds)
     steps, value = [], start
     i = 0
     while i < len(ops):
@@ -49,6 +51,8 @@ def perturbed_solution(rng: random.Random, question: str) -> PRMExample:
         if i == k:
             if kind == "result":
                 result = apply_op(value, op, operand) + rng.choice([-10, -2, -1, 1, 2, 10])
+            elif kind == "swap" and apply_op(value, op, operand) >= 10 and apply_op(value, op, operand) % 11:
+                result = int(str(apply_op(value, op, operand))[::-1])  # transposed digits
             elif kind == "operand":
                 operand = rng.choice([d for d in range(1, 10) if d != operand])
                 result = apply_op(value, op, operand)
@@ -73,6 +77,27 @@ def perturbed_solution(rng: random.Random, question: str) -> PRMExample:
         value = result
         i += 1
     return PRMExample(question, tuple(steps), tuple(step_labels(question, steps)))
+
+
+def minimal_pairs(rng: random.Random, question: str, pairs: int = 2) -> list[PRMExample]:
+    """Pairs that differ only in one corrupted step: the same question and prefix, right vs wrong.
+
+    Within a pair, position and difficulty say nothing about the label, so the only way to
+    tell the two apart is to check the arithmetic. Without such pairs the PRM settles for
+    priors ("late steps of long problems are often wrong"), which rank steps (high AUC) but
+    cannot pick the right solution among samples of one question."""
+    ref = reference_steps(question)
+    out = []
+    for _ in range(pairs):
+        k = rng.randrange(len(ref))
+        bad = perturbed_solution(rng, question, k, kinds=("result", "result", "swap", "operand", "carry"))
+        length = rng.randint(k + 1, min(len(ref), len(bad.steps)))
+        good_steps, bad_steps = tuple(ref[:length]), bad.steps[:length]
+        if good_steps == bad_steps:
+            continue
+        out.append(PRMExample(question, good_steps, tuple(step_labels(question, list(good_steps)))))
+        out.append(PRMExample(question, bad_steps, tuple(step_labels(question, list(bad_steps)))))
+    return out
 
 
 def examples_from_samples(questions: list[str], texts: list[str]) -> list[PRMExample]:
