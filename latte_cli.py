@@ -113,13 +113,7 @@ def cmd_serve(rest: list[str]) -> int:
 
 
 def cmd_cluster(rest: list[str]) -> int:
-    try:
-        from cluster import local
-    except ImportError:  # `cluster` is not in the installed package list: load it from this checkout
-        from pathlib import Path
-
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from cluster import local
+    from cluster import local
 
     return local.main(rest)
 

@@ -26,6 +26,11 @@ class Decision:
     decision_s: float
 
 
+def _finite_or_none(x) -> float | None:
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
 class Decider:
     def __init__(self, artifact: ProbeArtifact, featurizer, strategies: list[str] | None = None):
         self.artifact = artifact
@@ -52,8 +57,9 @@ class Decider:
         elapsed = (time.perf_counter() - t0) / max(1, len(questions))
         out = []
         for q, j in enumerate(sel.index):
-            order = np.argsort(-sel.utility[q])[:top_k]
-            top = [{"strategy": self.ids[k], "utility": float(sel.utility[q, k]),
+            order = np.argsort(-sel.rank[q], kind="stable")[:top_k]
+            # Utility can be -inf under huge lambdas: reported as null (JSON has no infinities).
+            top = [{"strategy": self.ids[k], "utility": _finite_or_none(sel.utility[q, k]),
                     "predicted_accuracy": float(acc[q, k]), "predicted_tokens": float(tok[q, k]),
                     "predicted_latency_s": float(lat[q, k])} for k in order]
             out.append(Decision(self.ids[j], float(acc[q, j]), float(tok[q, j]), float(lat[q, j]),

@@ -41,6 +41,7 @@ def check_budget(name: str, value) -> float | None:
 class Selection:
     index: np.ndarray  # [Q] chosen strategy per query
     utility: np.ndarray  # [Q, S]
+    rank: np.ndarray  # [Q, S] utility / max(1, lambdas): same order, finite under huge lambdas
     feasible: np.ndarray  # [Q] whether the choice met the budgets (always True without budgets)
 
 
@@ -49,7 +50,8 @@ def utilities(acc: np.ndarray, tokens: np.ndarray, latency: np.ndarray,
     lt = check_lambda("lambda_tokens", lambda_tokens)
     ll = check_lambda("lambda_latency", lambda_latency)
     acc = np.asarray(acc, dtype=np.float64)
-    return acc - lt * np.broadcast_to(tokens, acc.shape) - ll * np.broadcast_to(latency, acc.shape)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return acc - lt * np.broadcast_to(tokens, acc.shape) - ll * np.broadcast_to(latency, acc.shape)
 
 
 def select(acc: np.ndarray, tokens: np.ndarray, latency: np.ndarray, lambda_tokens: float = 0.0,
@@ -60,6 +62,10 @@ def select(acc: np.ndarray, tokens: np.ndarray, latency: np.ndarray, lambda_toke
     tok = np.broadcast_to(np.asarray(tokens, dtype=np.float64), acc.shape)
     lat = np.broadcast_to(np.asarray(latency, dtype=np.float64), acc.shape)
     u = utilities(acc, tok, lat, lambda_tokens, lambda_latency)
+    # Huge (finite) lambdas overflow U to -inf for every strategy; the argmax runs on U / s,
+    # s = max(1, lambdas), which orders strategies the same and stays finite.
+    scale = max(1.0, check_lambda("lambda_tokens", lambda_tokens), check_lambda("lambda_latency", lambda_latency))
+    u_rank = utilities(acc / scale, tok, lat, lambda_tokens / scale, lambda_latency / scale)
     max_tokens = check_budget("max_tokens", max_tokens)
     max_latency_s = check_budget("max_latency_s", max_latency_s)
     fits = np.ones(acc.shape, dtype=bool)
@@ -67,9 +73,9 @@ def select(acc: np.ndarray, tokens: np.ndarray, latency: np.ndarray, lambda_toke
         fits &= tok <= max_tokens
     if max_latency_s is not None:
         fits &= lat <= max_latency_s
-    masked = np.where(fits, u, -np.inf)
+    masked = np.where(fits, u_rank, -np.inf)
     any_fit = fits.any(axis=1)
     # Nothing fits: fall back to the cheapest strategy (by latency, then tokens).
     cheapest = np.lexsort((tok, lat), axis=1)[:, 0] if acc.size else np.zeros(0, dtype=int)
     index = np.where(any_fit, np.argmax(masked, axis=1), cheapest)
-    return Selection(index=index, utility=u, feasible=any_fit)
+    return Selection(index=index, utility=u, rank=u_rank, feasible=any_fit)

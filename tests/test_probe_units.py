@@ -84,3 +84,18 @@ def test_artifact_for_another_grid_is_refused(tmp_path):
         load_artifact(tmp_path / "a", expected_grid=paper_grid())
     with pytest.raises(ArtifactError, match="not a probe artifact"):
         load_artifact(tmp_path)
+
+
+def test_huge_finite_lambdas_pick_the_cheapest_without_overflow():
+    import json
+
+    from probe.selection import select
+
+    acc = np.array([[0.9, 0.5, 0.7]])
+    tokens, latency = np.array([1000.0, 10.0, 100.0]), np.array([2.0, 0.1, 0.5])
+    for lt, ll in ((1.7e308, 0.0), (0.0, 1.7e308), (1.7e308, 1.7e308)):
+        sel = select(acc, tokens, latency, lt, ll)
+        assert sel.index.tolist() == [1] and np.isfinite(sel.rank).all()
+    # The utilities themselves overflow; reported values must still serialize.
+    assert not np.isfinite(select(acc, tokens, latency, 1.7e308, 0.0).utility).all()
+    json.dumps([None if not np.isfinite(u) else float(u) for u in sel.utility[0]])

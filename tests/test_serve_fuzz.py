@@ -5,6 +5,7 @@ import concurrent.futures as cf
 
 import requests
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import Unsatisfiable
 
 from tests.support import SERVE_TOKEN
 
@@ -22,7 +23,10 @@ def _cases(op, mode, n):
     def draw(case):
         out.append(case)
 
-    draw()
+    try:
+        draw()
+    except Unsatisfiable:  # e.g. negative cases of an operation that takes no input
+        pass
     return out
 
 
@@ -34,9 +38,11 @@ def test_schemathesis_cases_get_no_server_error(serve_deployment):
     schema = schemathesis.openapi.from_url(base + "/openapi.json", timeout=30)
     ops = [r.ok() for r in schema.get_all_operations()]
     assert {op.path for op in ops} >= {"/v1/solve", "/v1/chat/completions", "/v1/completions", "/v1/models"}
-    per = -(-TOTAL_CASES // (2 * len(ops)))
+    # Operations with a body carry the budget; the GET ones have a handful of distinct inputs.
+    with_body = [op for op in ops if op.method.upper() == "POST"]
+    per = -(-TOTAL_CASES // (2 * len(with_body)))
     cases = [(op, c) for op in ops for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
-             for c in _cases(op, mode, per)]
+             for c in _cases(op, mode, per if op in with_body else 20)]
     session = requests.Session()
 
     def call(item):

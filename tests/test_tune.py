@@ -170,7 +170,9 @@ def test_online_mode_tunes_against_the_live_app(serve_deployment, small_artifact
                        "api_token": SERVE_TOKEN, "timeout_s": 120})
     s = tune.run(cfg)
     assert s["trials"] == 3
-    for row in s["all_trials"]:
+    rows = json.loads((tmp_path / "summary.json").read_text())["all_trials"]
+    assert len(rows) == 3
+    for row in rows:
         assert 0 <= row["accuracy"] <= 1 and row["mean_tokens"] > 0 and row["p95_latency_s"] > 0
     assert s["chosen"]["errors"] == 0
     assert RouterConfig.load(tmp_path / "router.yaml").presets["latte"].lambda_tokens == \
