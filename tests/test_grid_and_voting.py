@@ -11,7 +11,9 @@ def test_paper_grid_has_22_configs_and_roundtrips():
     assert "beam_search/n=8/m=4/it=20" in g.ids
     for s in g.strategies:
         assert StrategySpec.from_id(s.id) == s
-        assert len(s.features()) == 7
+        f = s.features()
+        assert len(f) == 11
+        assert f[7:] == [f[0] * h for h in f[3:7]]  # log2 N slope per method
     assert g.hash == paper_grid().hash != cpu_grid().hash
 
 
