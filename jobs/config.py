@@ -37,3 +37,14 @@ def load_config(model: type[M], path: str | None) -> M:
         return model(**data)
     except ValidationError as exc:
         raise ConfigError(f"config file {path} is invalid:\n{exc}") from exc
+
+
+def check_lambda_ranges(cfg, names=("lambda_tokens_range", "lambda_latency_range")) -> None:
+    """Log-spaced lambda ranges (sweeps, Optuna search spaces) need 0 < lo < hi, both finite."""
+    import math
+
+    for name in names:
+        lo, hi = getattr(cfg, name)
+        if not (math.isfinite(lo) and math.isfinite(hi)) or lo <= 0 or hi <= lo:
+            raise ValueError(f"{name} must be two finite numbers 0 < lo < hi, got {(lo, hi)}")
+

@@ -11,10 +11,9 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from jobs.config import load_config
+from jobs.config import check_lambda_ranges, load_config
 
 
 class EvaluateConfig(BaseModel):
@@ -31,10 +30,7 @@ class EvaluateConfig(BaseModel):
 
     @model_validator(mode="after")
     def _ranges(self):
-        for name in ("lambda_tokens_range", "lambda_latency_range"):
-            lo, hi = getattr(self, name)
-            if not (np.isfinite(lo) and np.isfinite(hi)) or lo <= 0 or hi <= lo:
-                raise ValueError(f"{name} must be two finite numbers 0 < lo < hi, got {(lo, hi)}")
+        check_lambda_ranges(self)
         return self
 
 

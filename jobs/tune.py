@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from jobs.config import load_config
+from jobs.config import check_lambda_ranges, load_config
 from probe.router_config import SLOTargets
 
 
@@ -65,10 +64,7 @@ class TuneConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check(self):
-        for name in ("lambda_tokens_range", "lambda_latency_range"):
-            lo, hi = getattr(self, name)
-            if not (math.isfinite(lo) and math.isfinite(hi)) or lo <= 0 or hi <= lo:
-                raise ValueError(f"{name} must be two finite numbers 0 < lo < hi, got {(lo, hi)}")
+        check_lambda_ranges(self)
         from probe.tuning import check_slo
 
         check_slo(self.slo)
