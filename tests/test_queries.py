@@ -54,3 +54,9 @@ def test_bad_files_are_refused_with_reason(tmp_path):
         load_queries(broken)
     with pytest.raises(ValueError, match="does not exist"):
         load_queries(tmp_path / "nope.jsonl")
+
+
+def test_shipped_dataset_by_name():
+    qs = load_queries("gsm8k:test", limit=5)
+    assert len(qs) == 5 and all(q.answer for q in qs)
+

