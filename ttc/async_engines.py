@@ -87,7 +87,7 @@ class AsyncVLLMStepScorer:
         self.format = prompt_format
         self.tag_id = VLLMStepScorer._tag_id(spec.model, prompt_format.step_tag)
         self.engine = AsyncLLM.from_engine_args(_engine_args(
-            spec, runner="pooling", pooler_config=prm_pooler_config(self.tag_id)))
+            spec, runner="pooling", pooler_config=prm_pooler_config()))
         self.tokenizer = None
         self.max_model_len = spec.max_model_len
 

@@ -114,13 +114,13 @@ class VLLMGenerator:
         return self.generate_sync(requests)
 
 
-def prm_pooler_config(tag_id: int):
+def prm_pooler_config():
     """ALL-token pooling (not STEP): vLLM disables prefix caching under STEP pooling, while
     ALL pooling with the cache read returns only the tokens it computed, which is what
     incremental scoring needs. The step tags are picked out here instead."""
     from vllm.config import PoolerConfig
 
-    return PoolerConfig(tok_pooling_type="ALL", step_tag_id=None)
+    return PoolerConfig(tok_pooling_type="ALL")
 
 
 def pooling_params(incremental: bool):
@@ -159,7 +159,7 @@ class VLLMStepScorer:
         self.format = prompt_format
         self.tag_id = self._tag_id(spec.model, prompt_format.step_tag)
         if llm is None:
-            llm = _llm(spec, runner="pooling", pooler_config=prm_pooler_config(self.tag_id))
+            llm = _llm(spec, runner="pooling", pooler_config=prm_pooler_config())
         self.llm = llm
         self.tokenizer = llm.get_tokenizer()
         self.max_model_len = spec.max_model_len
@@ -187,15 +187,17 @@ class VLLMStepScorer:
 
     def score_sync(self, requests: list[ScoreRequest]) -> list[list[float]]:
         results: list[list[float] | None] = [[] if len(r.steps) == r.known else None for r in requests]
-        todo = [k for k, r in enumerate(requests) if results[k] is None]
-        ids = {k: self.input_ids(requests[k]) for k in todo}
-        for incremental in (True, False):
-            if not incremental:
-                todo = [k for k in todo if results[k] is None]
-            batch = [k for k in todo if (requests[k].known > 0) == incremental] if incremental else todo
+        ids = {k: self.input_ids(r) for k, r in enumerate(requests) if results[k] is None}
+
+        def fill(batch: list[int], incremental: bool) -> None:
             for k, o in zip(batch, self._encode([ids[k] for k in batch], incremental)):
                 r = requests[k]
                 results[k] = rewards_at_tags(ids[k], o.outputs.data, self.tag_id, len(r.steps), r.known)
+
+        # Requests with a known prefix read the cache; the rest, and any whose computed suffix
+        # missed a wanted tag, are scored in full.
+        fill([k for k in ids if requests[k].known], incremental=True)
+        fill([k for k in ids if results[k] is None], incremental=False)
         return results  # type: ignore[return-value]
 
     async def score(self, requests: list[ScoreRequest]) -> list[list[float]]:
