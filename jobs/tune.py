@@ -102,7 +102,7 @@ def load_replay(cfg: TuneConfig):
         raise ValueError(f"label table {cfg.labels} (grid {table.meta.get('grid_name')!r}, hash "
                          f"{table.meta.get('grid_hash')}) does not match the probe artifact's grid "
                          f"{art.grid.name!r} (hash {art.grid.hash}); label and train on the same grid")
-    truth = Truth(table.matrix("soft_label"), table.matrix("mean_tokens"), table.matrix("mean_latency_s"))
+    truth = Truth.from_table(table)
     if np.isnan(truth.acc).any():
         raise ValueError(f"label table {cfg.labels} is incomplete: some (query, strategy) rows are missing")
     refuse_impossible(truth, cfg.slo, cfg.slo_margin)
@@ -182,7 +182,7 @@ def run(cfg: TuneConfig, more: int | None = None) -> dict:
         summary["pareto"] = [r for r in rows if r["number"] in front]
     try:
         best = choose(trials, cfg.slo)
-    except Exception as exc:
+    except ValueError as exc:  # InfeasibleSLO, or no finished trial: keep the trials on record
         summary["infeasible"] = {"error": str(exc), "binding": getattr(exc, "binding", None),
                                  "closest": getattr(exc, "closest", None)}
         (out / "summary.json").write_text(json.dumps({**summary, "all_trials": rows}, indent=1))

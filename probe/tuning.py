@@ -17,9 +17,8 @@ from probe.evaluation import Truth
 from probe.router_config import SLOTargets
 from probe.selection import select
 
-# SLO field -> metric of an outcome it bounds.
-SLO_METRICS = {"mean_tokens": "mean_tokens", "p50_latency_s": "p50_latency_s",
-               "p95_latency_s": "p95_latency_s"}
+# SLO targets; each bounds the outcome metric of the same name.
+SLO_FIELDS = ("mean_tokens", "p50_latency_s", "p95_latency_s")
 
 
 class InfeasibleSLO(ValueError):
@@ -60,16 +59,16 @@ def constraint_values(outcome: dict, slo: SLOTargets, margin: float = 0.0) -> di
 
     Relative, so constraints in tokens and seconds compare when naming the binding one."""
     out = {}
-    for field, metric in SLO_METRICS.items():
+    for field in SLO_FIELDS:
         target = getattr(slo, field)
         if target is not None:
-            out[field] = outcome[metric] / (target * (1.0 - margin)) - 1.0
+            out[field] = outcome[field] / (target * (1.0 - margin)) - 1.0
     return out
 
 
 def check_slo(slo: SLOTargets) -> None:
-    if all(getattr(slo, f) is None for f in SLO_METRICS):
-        raise ValueError(f"the SLO states no target; give at least one of {sorted(SLO_METRICS)}")
+    if all(getattr(slo, f) is None for f in SLO_FIELDS):
+        raise ValueError(f"the SLO states no target; give at least one of {sorted(SLO_FIELDS)}")
 
 
 def floors(truth: Truth) -> dict[str, float]:
@@ -86,8 +85,8 @@ def refuse_impossible(truth: Truth, slo: SLOTargets, margin: float = 0.0) -> Non
     """Before any trial: a target below what even the cheapest choice per query reaches."""
     check_slo(slo)
     low = floors(truth)
-    bad = {f: (getattr(slo, f) * (1.0 - margin), low[m]) for f, m in SLO_METRICS.items()
-           if getattr(slo, f) is not None and low[m] > getattr(slo, f) * (1.0 - margin)}
+    bad = {f: (getattr(slo, f) * (1.0 - margin), low[f]) for f in SLO_FIELDS
+           if getattr(slo, f) is not None and low[f] > getattr(slo, f) * (1.0 - margin)}
     if bad:
         binding = max(bad, key=lambda f: bad[f][1] / bad[f][0])
         parts = ", ".join(f"{f} <= {t:g}{' (after the safety margin)' if margin else ''} but the cheapest "
@@ -113,7 +112,7 @@ def choose(trials: list, slo: SLOTargets) -> object:
                                       -t.user_attrs["p95_latency_s"]))
     closest = min(done, key=lambda t: sum(max(0.0, v) for v in t.constraints.values()))
     binding = max(closest.constraints, key=closest.constraints.get)
-    values = {f: closest.user_attrs[m] for f, m in SLO_METRICS.items() if getattr(slo, f) is not None}
+    values = {f: closest.user_attrs[f] for f in SLO_FIELDS if getattr(slo, f) is not None}
     targets = ", ".join(f"{f} <= {getattr(slo, f):g} (closest {values[f]:.4g})" for f in values)
     raise InfeasibleSLO(f"no trial met the SLO: {targets}; binding constraint: {binding} "
                         f"(violated by {100 * closest.constraints[binding]:.1f}% at the closest trial, "
