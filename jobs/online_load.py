@@ -71,10 +71,10 @@ def summarize(results: list[dict]) -> dict:
 
 def online_evaluator(online):
     """evaluate(lambda_T, lambda_L) -> outcome of one stream through the app (for the tuner)."""
-    from probe.router_config import RouterConfig
+    from probe.router_config import resolve_token
 
     queries = stream_queries(online)
-    token = RouterConfig(artifact="-", api_token=online.api_token).resolved_token() if online.api_token else None
+    token = resolve_token(online.api_token) if online.api_token else None
     headers = {"Authorization": f"Bearer {token}"} if token else {}
 
     def evaluate(lambda_tokens: float, lambda_latency: float) -> dict:

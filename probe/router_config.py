@@ -28,6 +28,16 @@ class Preset(BaseModel):
         return v
 
 
+def resolve_token(value: str | None) -> str | None:
+    """A bearer token as configured: `env:NAME` reads it from the environment; None falls
+    back to LATTE_API_TOKEN; empty means no auth."""
+    import os
+
+    if value and value.startswith("env:"):
+        return os.environ.get(value[4:]) or None
+    return value or os.environ.get("LATTE_API_TOKEN") or None
+
+
 class SLOTargets(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -54,11 +64,7 @@ class RouterConfig(BaseModel):
     api_token: str | None = None
 
     def resolved_token(self) -> str | None:
-        import os
-
-        if self.api_token and self.api_token.startswith("env:"):
-            return os.environ.get(self.api_token[4:]) or None
-        return self.api_token or os.environ.get("LATTE_API_TOKEN") or None
+        return resolve_token(self.api_token)
 
     def artifact_path(self) -> Path:
         from ttc.world.paths import repo_path
@@ -80,14 +86,6 @@ class RouterConfig(BaseModel):
 
     @classmethod
     def load(cls, path: str | Path) -> "RouterConfig":
-        import yaml
+        from ttc.world.paths import load_yaml_mapping
 
-        from ttc.world.paths import repo_path
-
-        p = repo_path(path)
-        if not p.is_file():
-            raise ValueError(f"router config {path} does not exist")
-        data = yaml.safe_load(p.read_text())
-        if not isinstance(data, dict):
-            raise ValueError(f"router config {path} must hold a mapping")
-        return cls(**data)
+        return cls(**load_yaml_mapping(path, "router config"))
