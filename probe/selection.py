@@ -61,11 +61,12 @@ def select(acc: np.ndarray, tokens: np.ndarray, latency: np.ndarray, lambda_toke
     acc = np.atleast_2d(np.asarray(acc, dtype=np.float64))
     tok = np.broadcast_to(np.asarray(tokens, dtype=np.float64), acc.shape)
     lat = np.broadcast_to(np.asarray(latency, dtype=np.float64), acc.shape)
-    u = utilities(acc, tok, lat, lambda_tokens, lambda_latency)
-    # Huge (finite) lambdas overflow U to -inf for every strategy; the argmax runs on U / s,
-    # s = max(1, lambdas), which orders strategies the same and stays finite.
-    scale = max(1.0, check_lambda("lambda_tokens", lambda_tokens), check_lambda("lambda_latency", lambda_latency))
-    u_rank = utilities(acc / scale, tok, lat, lambda_tokens / scale, lambda_latency / scale)
+    lt, ll = check_lambda("lambda_tokens", lambda_tokens), check_lambda("lambda_latency", lambda_latency)
+    u = utilities(acc, tok, lat, lt, ll)
+    # Huge (finite) lambdas overflow U to -inf for every strategy; the argmax then runs on
+    # U / s, s = max(1, lambdas), which orders strategies the same and stays finite.
+    scale = max(1.0, lt, ll)
+    u_rank = u if scale == 1.0 else utilities(acc / scale, tok, lat, lt / scale, ll / scale)
     max_tokens = check_budget("max_tokens", max_tokens)
     max_latency_s = check_budget("max_latency_s", max_latency_s)
     fits = np.ones(acc.shape, dtype=bool)
