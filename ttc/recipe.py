@@ -15,7 +15,7 @@ from ttc.grid import GRIDS, StrategyGrid, get_grid
 from ttc.prompts import FORMATS, PromptFormat, get_format
 from ttc.strategies import SamplingConfig
 from ttc.vllm_engines import EngineSpec
-from ttc.world.paths import REPO_ROOT, repo_path, world_dir
+from ttc.world.paths import REPO_ROOT, load_yaml_mapping, world_dir
 
 
 class Resources(BaseModel):
@@ -115,15 +115,7 @@ class Recipe(BaseModel):
 
 
 def load_recipe(path: str | Path) -> Recipe:
-    import yaml
-
-    p = repo_path(path)
-    if not p.is_file():
-        raise ValueError(f"recipe file {path} does not exist")
-    data = yaml.safe_load(p.read_text())
-    if not isinstance(data, dict):
-        raise ValueError(f"recipe file {path} must hold a mapping")
-    return Recipe(**data)
+    return Recipe(**load_yaml_mapping(path, "recipe file"))
 
 
 CPU_RECIPE = "cluster/recipes/cpu_world.yaml"

@@ -25,3 +25,18 @@ def repo_path(path: str | Path) -> Path:
     so commands and Ray workers find cluster/ files whatever their working directory."""
     p = Path(path)
     return p if p.is_absolute() or p.exists() else REPO_ROOT / p
+
+
+def load_yaml_mapping(path: str | Path, what: str) -> dict:
+    """A YAML config file (found as `repo_path` finds it) that must hold a mapping;
+    `what` names it in the errors ("recipe file", "router config")."""
+    import yaml
+
+    p = repo_path(path)
+    if not p.is_file():
+        raise ValueError(f"{what} {path} does not exist")
+    data = yaml.safe_load(p.read_text())
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} {path} must hold a mapping")
+    return data
+
