@@ -52,7 +52,7 @@ def run(cfg: EvaluateConfig) -> dict:
     recipe = load_recipe(cfg.recipe)
     featurizer = get_featurizer(art.featurizer, recipe.policy.resolved_model(), recipe.format())
     qf = embed_table(featurizer, test)
-    truth = Truth(test.matrix("soft_label"), test.matrix("mean_tokens"), test.matrix("mean_latency_s"))
+    truth = Truth.from_table(test)
     acc_hat = art.predict_accuracy(qf)
     acc_raw = art.predict_accuracy(qf, calibrated=False)
     t_hat, l_hat = art.predict_costs(qf, per_query=cfg.per_query_costs)

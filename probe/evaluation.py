@@ -20,6 +20,11 @@ class Truth:
     tokens: np.ndarray  # [Q, S]
     latency: np.ndarray  # [Q, S]
 
+    @classmethod
+    def from_table(cls, table) -> "Truth":
+        """Measured soft labels and costs of a LabelTable, in its query and grid order."""
+        return cls(table.matrix("soft_label"), table.matrix("mean_tokens"), table.matrix("mean_latency_s"))
+
 
 def outcome(truth: Truth, index: np.ndarray) -> dict:
     q = np.arange(len(index))

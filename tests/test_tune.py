@@ -16,8 +16,7 @@ from ttc.label_table import LabelTable
 
 
 def _truth(path) -> Truth:
-    t = LabelTable.read(path)
-    return Truth(t.matrix("soft_label"), t.matrix("mean_tokens"), t.matrix("mean_latency_s"))
+    return Truth.from_table(LabelTable.read(path))
 
 
 def _cfg(small_artifact, out, **kw):
