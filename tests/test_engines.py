@@ -92,3 +92,23 @@ def test_incremental_scoring_equals_full_scoring(scorer):
     assert scorer.score_sync([ScoreRequest(q, steps, known=len(steps))]) == [[]]
     with pytest.raises(ValueError, match="known must be"):
         ScoreRequest(q, steps, known=len(steps) + 1)
+
+
+def test_repeated_score_requests_reach_the_engine_once(scorer, monkeypatch):
+    """Word-for-word repeats (common among samples) are scored once and every copy gets the rewards."""
+    from ttc.arithmetic import generate_problems, reference_steps
+
+    p, p2 = generate_problems(2, seed=91, levels=[4])[:2]
+    steps = tuple(reference_steps(p.question))
+    reqs = [ScoreRequest(p.question, steps), ScoreRequest(p2.question, tuple(reference_steps(p2.question))),
+            ScoreRequest(p.question, steps), ScoreRequest(p.question, steps, known=2), ScoreRequest(p.question, steps)]
+    sent = []
+    real = scorer._encode
+    monkeypatch.setattr(scorer, "_encode", lambda ids, inc: sent.extend(ids) or real(ids, inc))
+    out = scorer.score_sync(reqs)
+    assert len(sent) == 3  # three distinct requests (the known=2 one differs)
+    assert out[0] == out[2] == out[4] and len(out[0]) == len(steps)
+    assert out[0] is not out[2]  # copies, so a caller may extend one without touching the others
+    assert all(abs(a - b) < 1e-4 for a, b in zip(out[3], out[0][2:]))
+    alone = scorer.score_sync([reqs[1]])[0]
+    assert all(abs(a - b) < 1e-4 for a, b in zip(alone, out[1]))

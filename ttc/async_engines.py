@@ -118,7 +118,11 @@ class AsyncVLLMStepScorer:
         return rewards_at_tags(ids, await self._encode(ids, False), self.tag_id, len(req.steps), req.known)
 
     async def score(self, requests: list[ScoreRequest]) -> list[list[float]]:
-        return list(await asyncio.gather(*(self._one(r) for r in requests)))
+        from ttc.vllm_engines import dedupe
+
+        unique, index = dedupe(requests)
+        scored = await asyncio.gather(*(self._one(r) for r in unique))
+        return [list(scored[i]) for i in index]
 
     def pending_requests(self) -> int:
         return int(self.engine.get_num_unfinished_requests())

@@ -131,6 +131,13 @@ def pooling_params(incremental: bool):
     return PoolingParams(task="token_classify", skip_reading_prefix_cache=not incremental)
 
 
+def dedupe(requests: list[ScoreRequest]) -> tuple[list[ScoreRequest], list[int]]:
+    """Distinct requests in first-seen order, and for each request the index of its copy."""
+    first: dict[ScoreRequest, int] = {}
+    index = [first.setdefault(r, len(first)) for r in requests]
+    return list(first), index
+
+
 def rewards_at_tags(ids: list[int], probs, tag_id: int, n_steps: int, known: int) -> list[float] | None:
     """Rewards of steps[known:] from the probabilities of the last len(probs) tokens of `ids`.
 
@@ -186,6 +193,13 @@ class VLLMStepScorer:
                                pooling_task="token_classify", use_tqdm=False)
 
     def score_sync(self, requests: list[ScoreRequest]) -> list[list[float]]:
+        # Samples often repeat a step word for word (beam expansions, easy first steps); the
+        # PRM is deterministic, so each distinct request is scored once.
+        unique, index = dedupe(requests)
+        scored = self._score_unique(unique)
+        return [list(scored[i]) for i in index]
+
+    def _score_unique(self, requests: list[ScoreRequest]) -> list[list[float]]:
         results: list[list[float] | None] = [[] if len(r.steps) == r.known else None for r in requests]
         ids = {k: self.input_ids(r) for k, r in enumerate(requests) if results[k] is None}
 
