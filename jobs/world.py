@@ -15,7 +15,9 @@ import shutil
 import time
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from jobs.config import load_config
 
@@ -42,12 +44,26 @@ class WorldConfig(BaseModel):
     prm_perturbed_per_problem: int = Field(1, ge=0)
     prm_epochs: float = Field(3.0, gt=0)
     prm_lr: float = Field(5e-4, gt=0)
-    # Options measured in session 2 (README world card), off in the shipped world: fresh
-    # layers on top of the (optionally frozen) base, and right/wrong minimal pairs.
+    prm_dense_weight: float = Field(0.5, ge=0)
+    # Fresh layers on top of the (optionally frozen) base, and right/wrong minimal pairs
+    # (session 2 options, README world card).
     prm_extra_layers: int = Field(0, ge=0)
     prm_freeze_base: bool = False
     prm_minimal_pairs_per_problem: int = Field(0, ge=0)
+    # Verification training (session 3): pairs ending at a slipped step, `prm_pair_share` of
+    # every batch, and arithmetic targets (train_prm.arithmetic_targets) at that weight.
+    prm_verification_pairs_per_problem: int = Field(0, ge=0)
+    prm_pair_share: float = Field(0.0, ge=0, lt=1)
+    prm_arithmetic_weight: float = Field(0.0, ge=0)
+    prm_steps: int | None = Field(None, gt=0)
+    prm_keep: Literal["best_auc", "last"] = "best_auc"
     threads: int = Field(2, gt=0)
+
+    @model_validator(mode="after")
+    def _pairs_for_share(self):
+        if self.prm_pair_share and not self.prm_verification_pairs_per_problem:
+            raise ValueError("prm_pair_share > 0 needs prm_verification_pairs_per_problem > 0")
+        return self
 
 
 def sample_solutions(gen, questions: list[str], n: int, temperature: float, seed: int,
@@ -120,7 +136,8 @@ def build_world(cfg: WorldConfig) -> dict:
     from ttc.world.engines import world_generator
     from ttc.world.tokenizer import STEP_TAG
     from ttc.world.train_policy import train_policy
-    from ttc.world.train_prm import examples_from_samples, minimal_pairs, perturbed_solution, train_prm
+    from ttc.world.train_prm import (examples_from_samples, minimal_pairs, perturbed_solution, train_prm,
+                                     verification_pairs)
 
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -161,6 +178,7 @@ def build_world(cfg: WorldConfig) -> dict:
     train += [perturbed_solution(rng, q) for q in train_q for _ in range(cfg.prm_perturbed_per_problem)]
     if cfg.prm_minimal_pairs_per_problem:
         train += [e for q in train_q for e in minimal_pairs(rng, q, cfg.prm_minimal_pairs_per_problem)]
+    pairs = [e for q in train_q for e in verification_pairs(rng, q, cfg.prm_verification_pairs_per_problem)]
     val = examples_from_samples([q for q, s in zip(val_q, val_s) for _ in s], [t for s in val_s for t in s])
     tok = AutoTokenizer.from_pretrained(str(out / "policy"))
     tag_id = tok.convert_tokens_to_ids(STEP_TAG)
@@ -169,7 +187,9 @@ def build_world(cfg: WorldConfig) -> dict:
     policy = Qwen2ForCausalLM.from_pretrained(str(base), dtype=torch.float32)
     prm, stats = train_prm(policy, tok, get_format("world"), train, val, tag_id,
                            epochs=cfg.prm_epochs, lr=cfg.prm_lr, seed=cfg.seed, threads=cfg.threads,
-                           extra_layers=cfg.prm_extra_layers, freeze_base=cfg.prm_freeze_base)
+                           extra_layers=cfg.prm_extra_layers, freeze_base=cfg.prm_freeze_base,
+                           dense_weight=cfg.prm_dense_weight, pairs=pairs, pair_share=cfg.prm_pair_share,
+                           arithmetic_weight=cfg.prm_arithmetic_weight, steps=cfg.prm_steps, keep=cfg.prm_keep)
     prm_out = out / "prm"
     prm.save(prm_out, step_tag_id=tag_id)
     for f in ("tokenizer.json", "tokenizer_config.json"):
