@@ -49,6 +49,11 @@ def test_arithmetic_targets_mark_the_slipped_digit():
     flags = [(text[i], int(ok[0, i]), int(digit[0, i])) for i in range(ids.shape[1]) if ok[0, i] != -100]
     assert flags == [("7", 1, 7), ("2", 1, 2), ("5", 0, 6), ("9", 1, 9), ("6", 1, 6), ("4", 1, 4)], flags
     assert labels[0, tags].tolist() == [1, 0, 0]
+    # A step whose true result is negative (a slip earlier) still gets its digit flags.
+    neg = PRMExample("2 - 3", ("2 - 3 = \\boxed{1}",), (0,))
+    ids, _, _ = encode_prm_batch(tok, fmt, [neg], tag)
+    value, digit, ok = arithmetic_targets(ids, [neg], tag)
+    assert (value == -100).all() and (digit == -100).all() and ok[ok != -100].tolist() == [0]
 
 
 def test_train_prm_with_verification_pairs_runs_and_refuses_pairs_it_lacks():

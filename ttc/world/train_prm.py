@@ -140,10 +140,10 @@ def arithmetic_targets(ids: torch.Tensor, examples: list[PRMExample], tag_id: in
                 value[i, j] = true
             written, want = m[4], str(true)
             end = j - 1 if step.endswith("}") else j  # the boxed result closes with '}'
+            same_len = len(want) == len(written)
             for q, ch in enumerate(written):
                 pos = end - len(written) + q
-                same_len = len(want) == len(written)
-                if same_len:
+                if same_len and want[q].isdigit():
                     digit[i, pos] = int(want[q])
                 digit_ok[i, pos] = int(same_len and want[q] == ch)
     return value, digit, digit_ok
