@@ -39,6 +39,7 @@ def test_arithmetic_targets_mark_the_slipped_digit():
     tag = tok.convert_tokens_to_ids(STEP_TAG)
     fmt = get_format("world")
     q = "9 * 8 - 3 + 5"  # 72, 69, 74
+    assert [apply_op(9, "*", 8), apply_op(72, "-", 3), apply_op(69, "+", 5)] == [72, 69, 74]
     steps = ("9 * 8 = 72", "72 - 3 = 59", "59 + 5 = \\boxed{64}")  # tens digit slips at step 2
     ex = PRMExample(q, steps, (1, 0, 0))
     ids, _, labels = encode_prm_batch(tok, fmt, [ex], tag)
@@ -88,4 +89,3 @@ def test_world_config_refuses_a_pair_share_without_pairs():
     with pytest.raises(ValidationError, match="prm_verification_pairs_per_problem"):
         WorldConfig(prm_pair_share=0.5)
     assert WorldConfig(prm_pair_share=0.75, prm_verification_pairs_per_problem=8).prm_pair_share == 0.75
-    assert apply_op(72, "-", 3) == 69  # the hand-written example above relies on it

@@ -11,7 +11,7 @@ import itertools
 
 from ttc.interfaces import Completion, GenerationRequest, ScoreRequest
 from ttc.prompts import PromptFormat
-from ttc.vllm_engines import EngineSpec, _prepare_env, cache_args, map_finish_reason
+from ttc.vllm_engines import EngineSpec, _prepare_env, cache_args, dedupe, map_finish_reason
 
 _ids = itertools.count()
 
@@ -118,8 +118,6 @@ class AsyncVLLMStepScorer:
         return rewards_at_tags(ids, await self._encode(ids, False), self.tag_id, len(req.steps), req.known)
 
     async def score(self, requests: list[ScoreRequest]) -> list[list[float]]:
-        from ttc.vllm_engines import dedupe
-
         unique, index = dedupe(requests)
         scored = await asyncio.gather(*(self._one(r) for r in unique))
         return [list(scored[i]) for i in index]

@@ -80,6 +80,24 @@ def perturbed_solution(rng: random.Random, question: str, k: int | None = None,
     return PRMExample(question, tuple(steps), tuple(step_labels(question, steps)))
 
 
+def _slip_pairs(rng: random.Random, question: str, pairs: int, kinds: tuple[str, ...],
+                end_at_slip: bool) -> list[PRMExample]:
+    """Right/wrong pairs with one corrupted step (continued consistently): the reference and
+    the corrupted solution cut at the same length, either right after the corrupted step or
+    at a random later step."""
+    ref = reference_steps(question)
+    out = []
+    for _ in range(pairs):
+        k = rng.randrange(len(ref))
+        bad = perturbed_solution(rng, question, k, kinds=kinds)
+        length = k + 1 if end_at_slip else rng.randint(k + 1, min(len(ref), len(bad.steps)))
+        good_steps, bad_steps = tuple(ref[:length]), bad.steps[:length]
+        if good_steps == bad_steps:
+            continue
+        out += [PRMExample(question, s, tuple(step_labels(question, list(s)))) for s in (good_steps, bad_steps)]
+    return out
+
+
 def minimal_pairs(rng: random.Random, question: str, pairs: int = 2) -> list[PRMExample]:
     """Pairs that differ only in one corrupted step: the same question and prefix, right vs wrong.
 
@@ -87,18 +105,7 @@ def minimal_pairs(rng: random.Random, question: str, pairs: int = 2) -> list[PRM
     tell the two apart is to check the arithmetic. Without such pairs the PRM settles for
     priors ("late steps of long problems are often wrong"), which rank steps (high AUC) but
     cannot pick the right solution among samples of one question."""
-    ref = reference_steps(question)
-    out = []
-    for _ in range(pairs):
-        k = rng.randrange(len(ref))
-        bad = perturbed_solution(rng, question, k, kinds=("result", "result", "swap", "operand", "carry"))
-        length = rng.randint(k + 1, min(len(ref), len(bad.steps)))
-        good_steps, bad_steps = tuple(ref[:length]), bad.steps[:length]
-        if good_steps == bad_steps:
-            continue
-        out.append(PRMExample(question, good_steps, tuple(step_labels(question, list(good_steps)))))
-        out.append(PRMExample(question, bad_steps, tuple(step_labels(question, list(bad_steps)))))
-    return out
+    return _slip_pairs(rng, question, pairs, ("result", "result", "swap", "operand", "carry"), end_at_slip=False)
 
 
 def verification_pairs(rng: random.Random, question: str, pairs: int = 1) -> list[PRMExample]:
@@ -106,16 +113,7 @@ def verification_pairs(rng: random.Random, question: str, pairs: int = 1) -> lis
     and the same with that step's result slightly wrong (+-1, +-2, +-10 or transposed digits,
     the slips the policy makes). The pair's last tag can be told apart only by redoing the
     step's arithmetic, and half the labels there are bad, against ~7% in policy samples."""
-    ref = reference_steps(question)
-    out = []
-    for _ in range(pairs):
-        k = rng.randrange(len(ref))
-        bad = perturbed_solution(rng, question, k, kinds=("result", "result", "swap"))
-        good_steps, bad_steps = tuple(ref[:k + 1]), bad.steps[:k + 1]
-        if good_steps == bad_steps:
-            continue
-        out += [PRMExample(question, s, tuple(step_labels(question, list(s)))) for s in (good_steps, bad_steps)]
-    return out
+    return _slip_pairs(rng, question, pairs, ("result", "result", "swap"), end_at_slip=True)
 
 
 STEP_RE = re.compile(r"(\d+) ([-+*]) (\d+) = (?:\\boxed\{)?(-?\d+)")  # a slip may go negative
