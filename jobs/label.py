@@ -7,8 +7,12 @@ Ray Data fans shards of queries out over an actor pool; each actor holds the
 policy and PRM engines (in-process vLLM) and writes one Parquet file per finished
 shard (atomically: temp file, then rename). A restarted job skips finished shards,
 so a killed run resumes without redoing or duplicating work; at the end the
-shards are merged into `labels.parquet` with model ids, grid hash and seed in the
-file metadata.
+shards are merged into `labels.parquet` with model ids, grid hash, seed and
+labeling mode in the file metadata.
+
+`mode: batched` (default) puts a shard's queries into each engine call and labels a
+calibration subset (spread over difficulty) one query at a time to model single-request
+latency (ttc/latency_model.py); `mode: per_query` labels every query alone, timed.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import hashlib
 import json
 import time
 from pathlib import Path
+
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,10 +40,17 @@ class LabelConfig(BaseModel):
     strategies: list[str] | None = None  # subset of the recipe's grid; default: all
     resamples: int = Field(30, gt=0)
     seed: int = 0
-    shard_size: int = Field(8, gt=0)
+    mode: Literal["batched", "per_query"] = "batched"
+    # Independent runs per query of each strategy that must run (beam search).
+    beam_runs: int = Field(4, gt=0)
+    # Batched mode: share of queries (per difficulty level, at least one each) labeled one
+    # at a time to calibrate the latency model.
+    calibration_fraction: float = Field(0.03, ge=0, le=1)
+    shard_size: int = Field(48, gt=0)
     replicas: int = Field(2, gt=0)
     num_cpus_per_replica: float | None = Field(None, ge=0)  # default: the recipe's resources
     num_gpus_per_replica: float | None = Field(None, ge=0)
+    memory_gib_per_replica: float | None = Field(None, gt=0)  # default: both engines' memory_gib
     limit: int | None = Field(None, gt=0)
     # Fault injection for crash/resume tests: each actor dies after this many shards.
     fail_after_shards: int | None = Field(None, gt=0)
@@ -47,7 +60,8 @@ class LabelWorker:
     """Ray Data actor: builds both engines once, labels one shard per call."""
 
     def __init__(self, recipe_path: str, strategy_ids: list[str] | None, out_dir: str,
-                 resamples: int, seed: int, meta: dict, fail_after_shards: int | None = None):
+                 resamples: int, seed: int, meta: dict, beam_runs: int, calibration_ids: list[str],
+                 fail_after_shards: int | None = None):
         from ttc.runtime import configure_inprocess_vllm
 
         configure_inprocess_vllm(bind_threads=False)
@@ -61,33 +75,53 @@ class LabelWorker:
                                      recipe.format(), recipe.sampling.config(seed))
         self.store = LabelStore(Path(out_dir))
         self.resamples, self.seed, self.meta = resamples, seed, meta
+        self.beam_runs, self.calibration = beam_runs, set(calibration_ids)
         self.fail_after, self.shards_done = fail_after_shards, 0
         self._warm_up()
 
     def _warm_up(self) -> None:
-        """First engine calls compile kernels; run every strategy once untimed."""
+        """First engine calls compile kernels; run every strategy both ways once, untimed."""
         import asyncio
 
-        from ttc.labeling import label_query
+        from ttc.labeling import LabelPlan, measure_batch, measure_one
         from ttc.queries import Query
 
-        asyncio.run(label_query(self.runner, self.grid, Query("warm-up", "1 + 2", "3"), 2, self.seed))
+        plan, q = LabelPlan.of(self.grid), Query("warm-up", "1 + 2", "3")
+        asyncio.run(measure_one(self.runner, plan, q, 1))
+        asyncio.run(measure_batch(self.runner, plan, [q, Query("warm-up-2", "4 - 1", "3")], 1))
 
-    def __call__(self, batch: dict) -> dict:
+    def label_shard(self, queries: list) -> tuple[list[dict], dict, list[dict]]:
+        """Rows, token accounting and calibration timings of one shard: calibration queries
+        one at a time (timed), all others in one batch."""
         import asyncio
 
-        from ttc.labeling import label_query
+        from ttc.labeling import LabelPlan, measure_batch, measure_one, rows_for, timing_points
+
+        plan = LabelPlan.of(self.grid)
+        alone = [q for q in queries if q.query_id in self.calibration]
+        batch = [q for q in queries if q.query_id not in self.calibration]
+        measured = {q.query_id: asyncio.run(measure_one(self.runner, plan, q, self.beam_runs)) for q in alone}
+        if batch:
+            measured.update(zip([q.query_id for q in batch],
+                                asyncio.run(measure_batch(self.runner, plan, batch, self.beam_runs))))
+        rows, points = [], []
+        acct = {"pool_tokens": 0, "separate_sampling_tokens": 0.0}
+        for q in queries:  # rows in query order, whatever the mode
+            r, a = rows_for(q, self.grid, measured[q.query_id], self.resamples, self.seed)
+            rows += r
+            points += timing_points(q, measured[q.query_id])
+            acct["pool_tokens"] += a["pool_tokens"]
+            acct["separate_sampling_tokens"] += a["separate_sampling_tokens"]
+        return rows, acct, points
+
+    def __call__(self, batch: dict) -> dict:
         from ttc.queries import Query
 
         out = {"shard": [], "rows": [], "seconds": [], "pool_tokens": [], "separate_sampling_tokens": []}
         for shard, payload in zip(batch["shard"], batch["queries"]):
             t0 = time.perf_counter()
-            rows, acct = [], {"pool_tokens": 0, "separate_sampling_tokens": 0.0}
-            for q in json.loads(payload):
-                r, a = asyncio.run(label_query(self.runner, self.grid, Query(**q), self.resamples, self.seed))
-                rows += r
-                acct["pool_tokens"] += a["pool_tokens"]
-                acct["separate_sampling_tokens"] += a["separate_sampling_tokens"]
+            rows, acct, points = self.label_shard([Query(**q) for q in json.loads(payload)])
+            acct["latency_points"] = json.dumps(points)
             if self.fail_after is not None and self.shards_done >= self.fail_after:
                 raise RuntimeError(f"injected crash before shard {shard}")
             self.store.write_shard(str(shard), rows, {**self.meta, **acct})
@@ -116,20 +150,43 @@ def plan(cfg: LabelConfig):
     missing = [q.query_id for q in queries if q.answer is None]
     if missing:
         raise ValueError(f"queries without a reference answer cannot be labeled: {missing[:5]}")
+    calibration = calibration_ids(queries, cfg)
     meta = {
-        "latte.schema": "labels/v1", "grid_name": grid.name, "grid_hash": grid.hash,
+        "latte.schema": "labels/v2", "grid_name": grid.name, "grid_hash": grid.hash,
         "grid_ids": json.dumps(grid.ids), "seed": str(cfg.seed), "resamples": str(cfg.resamples),
+        "labeling_mode": cfg.mode, "beam_runs": str(cfg.beam_runs),
+        "calibration_queries": str(len(calibration)),
+        "calibration_sha": hashlib.sha256("".join(sorted(calibration)).encode()).hexdigest()[:16],
         "recipe": recipe.name, "policy_model": recipe.policy.model, "prm_model": recipe.prm.model,
         "temperature": str(recipe.sampling.temperature),
         "queries_sha": hashlib.sha256("".join(q.query_id for q in queries).encode()).hexdigest()[:16],
     }
-    return recipe, grid, queries, meta
+    return recipe, grid, queries, meta, calibration
+
+
+def calibration_ids(queries: list, cfg: LabelConfig) -> list[str]:
+    """Queries labeled one at a time: all of them in per-query mode; otherwise a share of
+    each difficulty level (at least one), picked by a seeded hash so a rerun picks the same."""
+    from ttc.strategies import request_seed
+
+    if cfg.mode == "per_query":
+        return [q.query_id for q in queries]
+    if cfg.calibration_fraction == 0:
+        return []
+    levels: dict = {}
+    for q in queries:
+        levels.setdefault(q.difficulty, []).append(q.query_id)
+    out = []
+    for ids in levels.values():
+        k = max(1, round(cfg.calibration_fraction * len(ids)))
+        out += sorted(ids, key=lambda i: request_seed(cfg.seed, i, "calibration"))[:k]
+    return out
 
 
 def run(cfg: LabelConfig) -> dict:
     import ray
 
-    recipe, grid, queries, meta = plan(cfg)
+    recipe, grid, queries, meta, calibration = plan(cfg)
     store = LabelStore(Path(cfg.out_dir))
     store.check_or_write_manifest(meta)
     shards = shard_queries(queries, cfg.shard_size)
@@ -144,15 +201,18 @@ def run(cfg: LabelConfig) -> dict:
         res = recipe.policy.resources
         num_cpus = cfg.num_cpus_per_replica if cfg.num_cpus_per_replica is not None else res.num_cpus
         num_gpus = cfg.num_gpus_per_replica if cfg.num_gpus_per_replica is not None else res.num_gpus
+        # Each actor holds both engines: declare their memory so Ray schedules by it.
+        mem_gib = cfg.memory_gib_per_replica or (recipe.policy.resources.memory_gib + recipe.prm.resources.memory_gib)
         ds = ray.data.from_items([{"shard": sid, "queries": json.dumps([q.to_dict() for q in qs])}
                                   for sid, qs in pending])
         ds = ds.map_batches(
             LabelWorker, batch_size=1,
             compute=ray.data.ActorPoolStrategy(size=min(cfg.replicas, len(pending))),
-            num_cpus=num_cpus, num_gpus=num_gpus,
+            num_cpus=num_cpus, num_gpus=num_gpus, memory=int(mem_gib * 2**30),
             fn_constructor_kwargs=dict(recipe_path=cfg.recipe, strategy_ids=cfg.strategies,
                                        out_dir=cfg.out_dir, resamples=cfg.resamples, seed=cfg.seed,
-                                       meta=meta, fail_after_shards=cfg.fail_after_shards))
+                                       meta=meta, beam_runs=cfg.beam_runs, calibration_ids=calibration,
+                                       fail_after_shards=cfg.fail_after_shards))
         # Ray Data restarts dead actors and retries their shard (a shard is written whole
         # or not at all, so a retry is safe); an exception in the worker fails the run.
         for row in ds.iter_rows():  # streams: a shard is on disk as soon as its row arrives

@@ -20,7 +20,7 @@ from ttc.labeling import LABEL_COLUMNS
 
 # Keys whose change makes old shards belong to a different labeling.
 IDENTITY_KEYS = ("grid_hash", "seed", "resamples", "recipe", "policy_model", "prm_model",
-                 "queries_sha", "temperature")
+                 "queries_sha", "temperature", "labeling_mode", "beam_runs", "calibration_sha")
 
 
 def shard_queries(queries: list, size: int) -> list[tuple[str, list]]:
@@ -83,25 +83,33 @@ class LabelStore:
         missing = [s for s in shard_ids if not (self.shard_dir / f"{s}.parquet").exists()]
         if missing:
             raise RuntimeError(f"labeling incomplete: shards {missing[:5]} are missing")
+        from ttc.latency_model import fill_latency
+
         tables = [pq.read_table(self.shard_dir / f"{s}.parquet") for s in shard_ids]
         pool = sum(int(t.schema.metadata.get(b"pool_tokens", b"0")) for t in tables)
         separate = sum(float(t.schema.metadata.get(b"separate_sampling_tokens", b"0")) for t in tables)
+        points = [p for t in tables for p in json.loads(t.schema.metadata.get(b"latency_points", b"[]"))]
         table = pa.concat_tables([t.replace_schema_metadata(None) for t in tables])
         keys = list(zip(table["query_id"].to_pylist(), table["strategy_id"].to_pylist()))
         if len(set(keys)) != len(keys):
             raise RuntimeError("label shards overlap: duplicated (query, strategy) rows")
         if len(keys) != expected_rows:
             raise RuntimeError(f"label table has {len(keys)} rows, expected {expected_rows}")
-        full_meta = {**meta, "pool_tokens": pool, "separate_sampling_tokens": separate}
-        _write_atomic(table.replace_schema_metadata({k: str(v) for k, v in full_meta.items()}),
-                      self.table_path)
+        rows, latency_report = fill_latency(table.to_pylist(), points)
+        full_meta = {**meta, "pool_tokens": pool, "separate_sampling_tokens": separate,
+                     "latency_model": json.dumps(latency_report)}
+        _write_atomic(pa.Table.from_pylist(rows, schema=table.schema).replace_schema_metadata(
+            {k: str(v) for k, v in full_meta.items()}), self.table_path)
         return self.table_path
 
     def summary(self) -> dict:
         t = LabelTable.read(self.table_path)
         pool = float(t.meta.get("pool_tokens", 0))
         separate = float(t.meta.get("separate_sampling_tokens", 0))
+        latency = json.loads(t.meta.get("latency_model", "{}"))
         return {"rows": t.n_rows, "queries": len(t.query_ids), "strategies": len(t.strategy_ids),
+                "labeling_mode": t.meta.get("labeling_mode"),
+                "latency_model_error": latency.get("error_on_held_out_calibration_queries"),
                 "pool_tokens": pool, "separate_sampling_tokens": separate,
                 "token_saving_ratio": separate / pool if pool else None,
                 "mean_soft_label": float(np.mean(t.column("soft_label")))}

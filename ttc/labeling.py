@@ -1,64 +1,180 @@
-"""Label one query for every strategy of a grid: soft label, tokens and latency.
+"""Label queries for every strategy of a grid: soft label, tokens and latency.
 
-Parallel methods: the query is sampled once at every N of the grid (one engine
-call each, timed, as a served request would run), and each run's completions are
-PRM-scored (timed). Latency of (method, N) is the measured time of the run at N
-(+ its scoring for PRM methods). All runs together form ONE pool of
-M = sum(N) >= max N completions, from which soft labels and token means come by
-resampling. Beam-search configs are run for real, one query at a time.
+Every query gets ONE pool of completions: one sample run at each N the grid's pool-labeled
+strategies need (N = 1, 2, 4, 8, 16 on the CPU grid, so M = 31 samples), all PRM-scored.
+Soft labels and token means of the pool-labelable strategies (majority, best-of-N,
+weighted best-of-N, escalation) come from resampling that pool; strategies that must
+run (beam search) are run `beam_runs` times with independent seeds.
+
+Two modes, same labels:
+- per query (`label_query`): one query at a time, every engine call timed, so a row's
+  latency is measured as a request served alone would see it;
+- batched (`label_batch`): all queries of a shard in one generation call and one scoring
+  call, beam search batched across queries and runs. Latency is not measured there; the
+  rows record what they wait for (`latency_parts`) and `ttc.latency_model` fills it in
+  from calibration queries labeled per query.
+
+Latency of a row is the sum of its components (Method.latency_parts): `sample/n=N` (the
+call that draws N samples), `score/n=N` (their scoring) and beam runs.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import time
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ttc.grading import answers_match
-from ttc.grid import StrategyGrid
+from ttc.grid import StrategyGrid, StrategySpec
 from ttc.queries import Query
-from ttc.soft_labels import ScoredPool, pool_soft_label
-from ttc.strategies import StrategyRunner, answer_of, request_seed
+from ttc.soft_labels import RunOutcome, ScoredPool, from_runs, pool_soft_label
+from ttc.strategies import StrategyRunner, request_seed
 
-LABEL_SCHEMA_VERSION = 1
+LABEL_SCHEMA_VERSION = 2
 LABEL_COLUMNS = ("query_id", "strategy_id", "method", "n", "beam_width", "max_iterations",
-                 "soft_label", "runs", "mean_tokens", "mean_latency_s", "difficulty", "question", "answer")
+                 "soft_label", "soft_label_a", "soft_label_b", "runs", "mean_tokens", "mean_latency_s",
+                 "stage2_rate", "latency_measured", "latency_parts", "difficulty", "question", "answer")
 
 
-async def label_query(runner: StrategyRunner, grid: StrategyGrid, query: Query, resamples: int,
-                      seed: int) -> tuple[list[dict], dict]:
-    """Rows for every strategy of `grid` on `query`, plus token accounting for the pool."""
-    parallel = [s for s in grid.strategies if s.method != "beam_search"]
-    beams = [s for s in grid.strategies if s.method == "beam_search"]
-    ns = sorted({s.n for s in parallel})
-    answers, correct, tokens, rewards = [], [], [], []
-    gen_s, score_s = {}, {}
-    for n in ns:
+@dataclass(frozen=True)
+class LabelPlan:
+    """What labeling a grid takes per query: pool runs and strategies to run for real."""
+
+    pool_ns: tuple[int, ...]
+    pooled: tuple[StrategySpec, ...]  # grid strategies labeled from the pool
+    run_specs: tuple[StrategySpec, ...]  # strategies run for real (the grid's and components)
+
+    @classmethod
+    def of(cls, grid: StrategyGrid) -> "LabelPlan":
+        pooled = tuple(s for s in grid.strategies if s.impl.pool_labelable)
+        runs: dict[str, StrategySpec] = {}
+        for s in grid.strategies:
+            for r in ([] if s.impl.pool_labelable else [s]) + s.impl.components(s):
+                runs.setdefault(r.id, r)
+        ns = sorted(set().union(*[s.impl.pool_sizes(s) for s in pooled])) if pooled else []
+        return cls(tuple(ns), pooled, tuple(runs.values()))
+
+
+def run_query(query: Query, run: int) -> Query:
+    """The query as seen by its run-th independent run (seeds derive from the query id)."""
+    if run == 0:
+        return query
+    return Query(f"{query.query_id}#run{run}", query.question, query.answer, query.source, query.difficulty)
+
+
+@dataclass
+class QueryMeasure:
+    """One query's pool, real runs, per-component tokens and (per-query mode) timings."""
+
+    pool: ScoredPool
+    runs: dict[str, list[RunOutcome]]
+    component_tokens: dict[str, float]
+    timings: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # comp -> [(tokens, s)]
+
+
+def _pool(query: Query, runs_by_n: list[tuple[list, list[list[float]]]]) -> tuple[ScoredPool, dict]:
+    from ttc.strategies import answer_of
+
+    answers, correct, tokens, rewards, comp = [], [], [], [], {}
+    for comps, rew in runs_by_n:
+        n = len(comps)
+        comp[f"sample/n={n}"] = comp[f"score/n={n}"] = float(sum(c.tokens for c in comps))
+        for c, r in zip(comps, rew):
+            a = answer_of(c.text)
+            answers.append(a)
+            correct.append(answers_match(a, query.answer))
+            tokens.append(c.tokens)
+            rewards.append(r)
+    return ScoredPool(answers, correct, tokens, rewards), comp
+
+
+async def measure_one(runner: StrategyRunner, plan: LabelPlan, query: Query, beam_runs: int) -> QueryMeasure:
+    """Per-query mode: every engine call is this query's alone, and timed."""
+    runs_by_n, timings = [], {}
+    for n in plan.pool_ns:
         t0 = time.perf_counter()
         comps = (await runner.sample([query], n, salt=f"pool-n{n}"))[0]
-        gen_s[n] = time.perf_counter() - t0
-        texts = [c.text for c in comps]
+        gen_s = time.perf_counter() - t0
         t0 = time.perf_counter()
-        r = await runner.score_solutions([query.question] * n, texts) if runner.scorer else [[]] * n
-        score_s[n] = time.perf_counter() - t0
-        answers += [answer_of(t) for t in texts]
-        correct += [answers_match(a, query.answer) for a in answers[-n:]]
-        tokens += [c.tokens for c in comps]
-        rewards += r
-    pool = ScoredPool(answers, correct, tokens, rewards)
+        rew = await runner.score_solutions([query.question] * n, [c.text for c in comps]) if runner.scorer else [[]] * n
+        score_s = time.perf_counter() - t0
+        toks = float(sum(c.tokens for c in comps))
+        timings[f"sample/n={n}"] = [(toks, gen_s)]
+        timings[f"score/n={n}"] = [(toks, score_s)]
+        runs_by_n.append((comps, rew))
+    pool, comp = _pool(query, runs_by_n)
+    runs: dict[str, list[RunOutcome]] = {}
+    for spec in plan.run_specs:
+        outs = []
+        for r in range(beam_runs):
+            res = (await runner.run(spec, [run_query(query, r)]))[0]
+            outs.append(RunOutcome(answers_match(res.answer, query.answer), res.tokens, res.latency_s))
+        runs[spec.id] = outs
+        comp[spec.id] = float(np.mean([o.tokens for o in outs]))
+        timings[spec.id] = [(float(o.tokens), o.latency_s) for o in outs]
+    return QueryMeasure(pool, runs, comp, timings)
+
+
+async def measure_batch(runner: StrategyRunner, plan: LabelPlan, queries: list[Query],
+                        beam_runs: int) -> list[QueryMeasure]:
+    """Batched mode: the whole pool of every query in one generation call and one scoring
+    call; each must-run strategy once, across all queries and runs."""
+    from ttc.interfaces import GenerationRequest
+
+    s = runner.sampling
+    keys = [(qi, n) for qi in range(len(queries)) for n in plan.pool_ns]
+    reqs = [GenerationRequest(prompt=runner.format.policy_prompt(queries[qi].question), n=n,
+                              max_tokens=s.max_tokens, temperature=s.temperature, top_p=s.top_p,
+                              seed=request_seed(s.seed, queries[qi].query_id, f"pool-n{n}"))
+            for qi, n in keys]
+    outs = await runner.generator.generate(reqs) if reqs else []
+    if runner.scorer is not None and outs:
+        rewards = await runner.score_pools([queries[qi] for qi, _ in keys], outs)
+    else:
+        rewards = [[[]] * len(o) for o in outs]
+    per_query: list[list] = [[] for _ in queries]
+    for (qi, _), comps, rew in zip(keys, outs, rewards):
+        per_query[qi].append((comps, rew))
+    measures = []
+    for q, runs_by_n in zip(queries, per_query):
+        pool, comp = _pool(q, runs_by_n)
+        measures.append(QueryMeasure(pool, {}, comp))
+    for spec in plan.run_specs:
+        flat = [run_query(q, r) for q in queries for r in range(beam_runs)]
+        res = await runner.run(spec, flat)
+        for qi, (q, m) in enumerate(zip(queries, measures)):
+            mine = res[qi * beam_runs:(qi + 1) * beam_runs]
+            m.runs[spec.id] = [RunOutcome(answers_match(x.answer, q.answer), x.tokens) for x in mine]
+            m.component_tokens[spec.id] = float(np.mean([x.tokens for x in mine]))
+    return measures
+
+
+def rows_for(query: Query, grid: StrategyGrid, m: QueryMeasure, resamples: int, seed: int) -> tuple[list[dict], dict]:
+    """Label rows of every grid strategy from one query's measurements, plus token accounting."""
     rng = np.random.default_rng(request_seed(seed, query.query_id, "resample"))
+    measured = bool(m.timings)
     rows = []
-    for spec in parallel:
-        lab = pool_soft_label(pool, spec, resamples, rng)
-        latency = gen_s[spec.n] + (score_s[spec.n] if spec.uses_prm else 0.0)
-        rows.append(_row(query, spec, lab.soft_label, lab.runs, lab.mean_tokens, latency))
-    for spec in beams:
-        res = (await runner.run(spec, [query]))[0]
-        rows.append(_row(query, spec, float(answers_match(res.answer, query.answer)), 1,
-                         float(res.tokens), res.latency_s))
-    per_completion = float(np.mean(tokens)) if tokens else 0.0
+    for spec in grid.strategies:
+        lab = pool_soft_label(m.pool, spec, resamples, rng, m.runs) if spec.impl.pool_labelable \
+            else from_runs(m.runs[spec.id])
+        parts = [(c, float(m.component_tokens[c]), w) for c, w in spec.impl.latency_parts(spec, lab.stage2_rate)]
+        latency = (sum(w * float(np.mean([t for _, t in m.timings[c]])) for c, _, w in parts)
+                   if measured else math.nan)
+        rows.append({"query_id": query.query_id, "strategy_id": spec.id, "method": spec.method, "n": spec.n,
+                     "beam_width": spec.beam_width, "max_iterations": spec.max_iterations,
+                     "soft_label": lab.soft_label, "soft_label_a": lab.soft_label_a,
+                     "soft_label_b": lab.soft_label_b, "runs": int(lab.runs),
+                     "mean_tokens": float(lab.mean_tokens), "mean_latency_s": float(latency),
+                     "stage2_rate": float(lab.stage2_rate), "latency_measured": measured,
+                     "latency_parts": json.dumps(parts), "difficulty": query.difficulty,
+                     "question": query.question, "answer": query.answer})
+    parallel = [s for s in grid.strategies if s.impl.pool_labelable and s.method != "escalate"]
+    per_completion = float(np.mean(m.pool.tokens)) if m.pool.tokens else 0.0
     accounting = {
-        "pool_tokens": int(sum(tokens)),
+        "pool_tokens": int(sum(m.pool.tokens)),
         # The same soft labels by sampling every parallel config `resamples` times on its own.
         "separate_sampling_tokens": float(sum(s.n for s in parallel) * resamples * per_completion),
         # One run of every parallel config on its own (no soft labels, binary only).
@@ -67,9 +183,14 @@ async def label_query(runner: StrategyRunner, grid: StrategyGrid, query: Query, 
     return rows, accounting
 
 
-def _row(query: Query, spec, soft_label: float, runs: int, mean_tokens: float, latency: float) -> dict:
-    return {"query_id": query.query_id, "strategy_id": spec.id, "method": spec.method, "n": spec.n,
-            "beam_width": spec.beam_width, "max_iterations": spec.max_iterations,
-            "soft_label": float(soft_label), "runs": int(runs), "mean_tokens": float(mean_tokens),
-            "mean_latency_s": float(latency), "difficulty": query.difficulty,
-            "question": query.question, "answer": query.answer}
+def timing_points(query: Query, m: QueryMeasure) -> list[dict]:
+    """Calibration points (component, tokens, seconds) of a query labeled per query."""
+    return [{"query_id": query.query_id, "component": c, "tokens": t, "seconds": sec,
+             "prompt_chars": len(query.question)} for c, pts in m.timings.items() for t, sec in pts]
+
+
+async def label_query(runner: StrategyRunner, grid: StrategyGrid, query: Query, resamples: int,
+                      seed: int, beam_runs: int = 4) -> tuple[list[dict], dict]:
+    """Per-query mode for one query: rows with measured latency, and token accounting."""
+    m = await measure_one(runner, LabelPlan.of(grid), query, beam_runs)
+    return rows_for(query, grid, m, resamples, seed)

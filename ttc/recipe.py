@@ -24,6 +24,8 @@ class Resources(BaseModel):
     num_cpus: float = Field(1, ge=0)
     num_gpus: float = Field(0, ge=0)
     accelerator_type: str | None = None
+    # Host memory one process holding this engine uses (Ray schedules and warns by it).
+    memory_gib: float = Field(1.5, gt=0)
 
 
 class EngineConfig(BaseModel):
