@@ -195,9 +195,11 @@ class ChatCompletionRequest(_OpenAIBase):
         if base:
             return base
         if self.logprobs or self.top_logprobs:
-            return ("logprobs" if self.logprobs else "top_logprobs"), "logprobs are not supported"
+            name = "logprobs" if self.logprobs else "top_logprobs"
+            return name, f"{name} is not supported: the answer is chosen across samples"
         if self.tools or self.functions:
-            return ("tools" if self.tools else "functions"), "tool calling is not supported"
+            name = "tools" if self.tools else "functions"
+            return name, f"{name} is not supported: latte does no tool calling"
         for name, off in (("tool_choice", ("none",)), ("function_call", ("none",)),
                           ("parallel_tool_calls", ()), ("store", (False,)), ("metadata", ()),
                           ("service_tier", ("auto", "default")), ("modalities", ()), ("audio", ()),

@@ -105,7 +105,9 @@ def _openai_bodies(n: int, seed: int = 0) -> list[tuple[str, dict]]:
         chosen = rng.sample(sorted(fields), rng.randint(0, 4))
         body = {name: fields[name].example() for name in chosen}
         body = {key: v for key, v in body.items() if v is not None}
-        question = rng.choice(["2 + 3", "7 * 8 - 9 + 6", "", "1 + " * 200])
+        if "stream" not in body and rng.random() < 0.4:
+            body["stream"] = True
+        question = rng.choices(["2 + 3", "7 * 8 - 9 + 6", "", "1 + " * 200], weights=[4, 4, 1, 1])[0]
         body["model"] = rng.choice(["latte", "latte-fast", "gpt-4o"])
         if route.endswith("chat/completions"):
             body["messages"] = [{"role": "user", "content": question}]
@@ -156,5 +158,7 @@ def test_openai_parameters_and_knobs_get_no_server_error(serve_deployment):
                                                                                        "prompt"}):
                 bad.append((status, body, text[:200]))
     tally = collections.Counter(status for _, _, status, _, _ in results)
+    streams = sum(1 for _, body, status, _, _ in results if status == 200 and body.get("stream"))
     assert not bad, f"{len(bad)} bad answers, e.g. {bad[:3]}; tally {dict(tally)}"
-    assert tally[200] >= 30 and tally[400] >= 30, tally  # both rules and service were exercised
+    # Rules, service and streams were all exercised.
+    assert tally[200] >= 35 and tally[400] >= 30 and streams >= 12, (tally, streams)
