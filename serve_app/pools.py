@@ -52,6 +52,21 @@ class PolicyPool:
         self.meter.add(sum(c.tokens for comps in out for c in comps))
         return [[asdict(c) for c in comps] for comps in out]
 
+    async def generate_stream(self, request: dict):
+        """One completion as it is generated (call through `handle.options(stream=True)`):
+        {"delta": text, "tokens": so far} items, then {"completion": {...}}."""
+        from dataclasses import asdict
+
+        from ttc.interfaces import Completion, GenerationRequest
+
+        req = GenerationRequest(**{**request, "stop": tuple(request.get("stop", ()))})
+        async for item in self.gen.stream(req):
+            if isinstance(item, Completion):
+                self.meter.add(item.tokens)
+                yield {"completion": asdict(item)}
+            else:
+                yield {"delta": item[0], "tokens": item[1]}
+
     def record_autoscaling_stats(self) -> dict:
         return {"pending_requests": float(self.gen.pending_requests()), "tokens_per_s": self.meter.rate()}
 

@@ -1,79 +1,38 @@
-"""The router deployment: HTTP ingress (native + OpenAI-compatible), decides and runs s*.
+"""The router deployment: the HTTP route table, and the one place a request is decided and run.
 
 Per request: embed the question, predict accuracy / tokens / latency of every
 strategy in one pass, pick the utility argmax (within budgets), and run it with
-the same strategy code as the jobs, bound to the policy and PRM pools.
+the same strategy code as the jobs, bound to the policy and PRM pools
+(`Router._solve`). Request and response models live in `protocol`, response and
+stream building in `serving`, the error shape in `errors`.
 """
 
 from __future__ import annotations
 
-import math
+import asyncio
+import logging
 import time
-import uuid
 
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
 from ray import serve
 
-api = FastAPI(title="latte", version="0.1.0",
-              description="Latency- and token-aware test-time compute router")
+from serve_app import errors
+from serve_app.protocol import ChatCompletionRequest, CompletionRequest, ErrorResponse, LatteError, SolveRequest
+
+logger = logging.getLogger("ray.serve")
+
+api = FastAPI(title="latte", version="0.2.0",
+              description="Latency- and token-aware test-time compute router",
+              responses={c: {"model": ErrorResponse} for c in (400, 401, 404, 413, 422, 429, 503)})
+errors.install(api)  # before @serve.ingress captures the app
 
 
-def _finite(v):
-    if v is not None and not math.isfinite(v):
-        raise ValueError("must be a finite number")
-    return v
-
-
-class SolveRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    question: str = Field(min_length=1, max_length=20000)
-    lambda_tokens: float | None = Field(None, ge=0)
-    lambda_latency: float | None = Field(None, ge=0)
-    max_latency_s: float | None = Field(None, gt=0)
-    max_tokens: float | None = Field(None, gt=0)
-    strategy: str | None = None
-    preset: str | None = None
-
-    _fin = field_validator("lambda_tokens", "lambda_latency", "max_latency_s", "max_tokens")(_finite)
-
-
-class ChatMessage(BaseModel):
-    role: str = Field(min_length=1)
-    content: str
-
-
-class ChatRequest(BaseModel):
-    model: str = Field(min_length=1)
-    messages: list[ChatMessage] = Field(min_length=1)
-    strategy: str | None = None
-
-
-class CompletionRequest(BaseModel):
-    model: str = Field(min_length=1)
-    prompt: str
-    strategy: str | None = None
-
-
-
-
-# Handlers must be registered before @serve.ingress captures the app.
-@api.exception_handler(RequestValidationError)
-async def _invalid(request: Request, exc: RequestValidationError):
-    # FastAPI echoes the offending input, which may be NaN/inf and then fails to serialize
-    # (a 500); answer 422 with location and reason only.
-    errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-              for e in exc.errors()]
-    return JSONResponse(status_code=422, content={"detail": errors})
-
-
-@api.exception_handler(Exception)
-async def _unexpected(request: Request, exc: Exception):
-    # Anything unforeseen is still answered (never a hang); logged by Serve.
-    return JSONResponse(status_code=500, content={"detail": f"internal error: {type(exc).__name__}"})
+def _request_id() -> str | None:
+    try:
+        return serve.context._get_serve_request_context().request_id or None
+    except Exception:
+        return None
 
 
 @serve.deployment(name="Router")
@@ -81,20 +40,24 @@ async def _unexpected(request: Request, exc: Exception):
 class Router:
     def __init__(self, policy, prm, router_config: dict):
         from serve_app.handle_clients import HandleGenerator, HandleScorer
+        from serve_app.metrics import get_metrics
 
         self.policy, self.prm = HandleGenerator(policy), HandleScorer(prm)
+        self.metrics = get_metrics()
         self.source = "app args"
         self._apply(router_config)
 
     def _apply(self, router_config: dict) -> None:
         """(Re)load lambdas, presets, SLOs, token and, when it changed, the probe artifact."""
+        from transformers import AutoTokenizer
+
         from probe.artifact import load_artifact
         from probe.decider import Decider
         from probe.features import get_featurizer
         from probe.router_config import RouterConfig
         from serve_app.demand import DemandTracker
+        from serve_app.serving import single_sample
         from ttc.recipe import load_recipe
-        from ttc.strategies import StrategyRunner
 
         cfg = RouterConfig(**router_config)
         old = getattr(self, "cfg", None)
@@ -106,7 +69,13 @@ class Router:
             decider = Decider(art, featurizer, cfg.strategies)
             decider.decide(["warm-up"])  # loads the encoder before the first request
             self.decider, self.grid = decider, art.grid
-            self.runner = StrategyRunner(self.policy, self.prm, recipe.format(), recipe.sampling.config())
+            self.format, self.sampling = recipe.format(), recipe.sampling.config()
+            # usage.prompt_tokens counts the prompt as the policy sees it.
+            self.tokenizer = AutoTokenizer.from_pretrained(recipe.policy.resolved_model())
+            self.table = {row["strategy"]: row for row in decider.strategy_table()}
+            # Where a request sets its own sampling, it runs as one sample (see _solve).
+            singles = [sid for sid in decider.ids if single_sample(self.grid[sid])]
+            self.single_id = min(singles, key=lambda s: self.table[s]["predicted_tokens"]) if singles else None
             self.demand = DemandTracker(self.decider.strategy_table())
         self.cfg = cfg
         # Checked per endpoint on the replica (a module-level dependency would read the copy
@@ -124,52 +93,104 @@ class Router:
             self.source = str(path)
 
     def _authorize(self, request: Request) -> None:
-        if self.token and request.headers.get("authorization") != f"Bearer {self.token}":
-            raise HTTPException(status_code=401, detail="missing or wrong bearer token")
+        from serve_app.access import authorize
 
-    async def _solve(self, question: str, preset_name: str | None, strategy: str | None,
-                     overrides: dict) -> dict:
-        from serve_app.handle_clients import PoolUnavailable
+        authorize(request.headers, self.token)
+
+    def _sampling_for(self, job, chosen: str, forced: bool) -> tuple[str, object]:
+        """The strategy and SamplingConfig a job runs with. The probe's predictions hold for
+        the recipe's sampling, which multi-sample strategies also need (diverse samples): a
+        request that sets its own temperature / top_p / stop runs as one sample."""
+        from dataclasses import replace
+
+        from serve_app.serving import single_sample
+
+        s = self.sampling
+        own = [name for name, value, default in (("temperature", job.temperature, s.temperature),
+                                                  ("top_p", job.top_p, s.top_p), ("stop", job.stop or None, None))
+               if value is not None and value != default]
+        if own:
+            if forced and not single_sample(self.grid[chosen]):
+                raise LatteError(400, f"{own[0]} is fixed by strategy {chosen}; it can be set only on a "
+                                      f"single-sample strategy", param=own[0], code="fixed_by_strategy")
+            if not forced:
+                if self.single_id is None:
+                    raise LatteError(400, f"{own[0]} needs a single-sample strategy, and this router's grid "
+                                          f"has none", param=own[0], code="fixed_by_strategy")
+                chosen = self.single_id
+        kw = {k: v for k, v in (("temperature", job.temperature), ("top_p", job.top_p), ("seed", job.seed))
+              if v is not None}
+        return chosen, (replace(s, **kw) if kw else s)
+
+    async def _solve(self, job, sink=None):
+        """Decide and run one request: the single place the decision happens.
+
+        `sink` (streaming) gets the decision as soon as it is made, and the sample's
+        text as it is generated when the strategy is a single sample."""
+        from serve_app.access import resolve_knobs
+        from serve_app.handle_clients import PoolUnavailable, RequestGenerator
+        from serve_app.serving import Solved, decision_headers, single_sample
         from ttc.queries import Query
+        from ttc.strategies import StrategyRunner
 
+        question = job.question
         if len(question) > self.cfg.max_question_chars:
-            raise HTTPException(413, f"question has {len(question)} characters; the limit is "
-                                     f"{self.cfg.max_question_chars}")
+            raise LatteError(413, f"question has {len(question)} characters; the limit is "
+                                  f"{self.cfg.max_question_chars}", param="question", code="question_too_long")
         if not question.strip():
-            raise HTTPException(400, "question is empty")
-        try:
-            preset = self.cfg.preset(preset_name)
-        except KeyError:
-            raise HTTPException(404, f"unknown model/preset {preset_name!r}; "
-                                     f"known: {sorted(self.cfg.presets)}") from None
-        knobs = preset.model_dump()
-        knobs.update({k: v for k, v in overrides.items() if v is not None})
+            raise LatteError(400, "question is empty", param="question", code="empty_question")
+        knobs = resolve_knobs(self.cfg, job.preset, job.overrides)
         decision = self.decider.decide([question], **knobs)[0]
         chosen = decision.strategy_id
-        if strategy is not None:
-            if strategy not in self.decider.ids:
-                raise HTTPException(404, f"unknown strategy {strategy!r}; GET /v1/strategies lists them")
-            chosen = strategy
+        if job.strategy is not None:
+            if job.strategy not in self.decider.ids:
+                raise LatteError(404, f"unknown strategy {job.strategy!r}; GET /v1/strategies lists them",
+                                 param="strategy", code="strategy_not_found")
+            chosen = job.strategy
+        chosen, sampling = self._sampling_for(job, chosen, job.strategy is not None)
+        # What was predicted for the strategy that runs (a forced one may lie outside the top).
+        row = next((r for r in decision.top if r["strategy"] == chosen), None)
+        if chosen == decision.strategy_id:
+            pred = (decision.predicted_accuracy, decision.predicted_tokens, decision.predicted_latency_s)
+        elif row is not None:
+            pred = (row["predicted_accuracy"], row["predicted_tokens"], row["predicted_latency_s"])
+        else:
+            pred = (None, self.table[chosen]["predicted_tokens"], self.table[chosen]["predicted_latency_s"])
+        spec = self.grid[chosen]
+        streams = sink is not None and single_sample(spec)
+        if sink is not None:
+            sink.decide(decision_headers(chosen, pred[1], pred[2], pred[0]), streams)
+        budget = max(1, int(knobs["max_tokens"])) if knobs.get("max_tokens") is not None else None
+        gen = RequestGenerator(self.policy, budget=budget, stop=job.stop, on_delta=sink.delta if streams else None)
+        runner = StrategyRunner(gen, self.prm, self.format, sampling)
+        prompt_tokens = len(self.tokenizer.encode(self.format.policy_prompt(question), add_special_tokens=False))
         t0 = time.perf_counter()
         self.demand.routed(chosen)
         try:
-            result = (await self.runner.run(self.grid[chosen], [Query("req", question)]))[0]
+            result = (await runner.run(spec, [Query("req", question)]))[0]
         except PoolUnavailable as exc:
-            raise HTTPException(503, f"{exc}; retry later") from None
+            raise LatteError(503, f"{exc}; retry later", code="pool_unavailable") from None
         except ValueError as exc:  # e.g. a prompt longer than the model's context
-            raise HTTPException(400, str(exc)) from None
+            raise LatteError(400, str(exc), param="question", code="invalid_prompt") from None
+        latency_s = time.perf_counter() - t0
         self.demand.observed(chosen, result)
-        return {"answer": result.answer, "text": result.text, "strategy": chosen,
-                "forced": strategy is not None, "predicted_accuracy": decision.predicted_accuracy,
-                "predicted_tokens": decision.predicted_tokens,
-                "predicted_latency_s": decision.predicted_latency_s,
-                "tokens": result.tokens, "latency_s": time.perf_counter() - t0,
-                "decision_s": decision.decision_s, "within_budget": decision.feasible,
-                "top_utilities": decision.top}
+        one = single_sample(spec)
+        finish = "length" if gen.truncated or (one and gen.finish_reason == "length") else "stop"
+        solved = Solved(strategy=chosen, forced=job.strategy is not None, result=result,
+                        prompt_tokens=prompt_tokens, predicted_accuracy=pred[0], predicted_tokens=pred[1],
+                        predicted_latency_s=pred[2], decision_s=decision.decision_s,
+                        within_budget=decision.feasible, latency_s=latency_s, finish_reason=finish,
+                        top=decision.top, request_id=_request_id())
+        self.metrics.served(job.route, chosen, solved.stage, bool(solved.escalated), pred[1], result.tokens,
+                            pred[2], latency_s, decision.decision_s)
+        logger.info("latte request_id=%s route=%s strategy=%s stage=%s tokens=%d latency_s=%.3f user=%s",
+                    solved.request_id, job.route, chosen, solved.stage, result.tokens, latency_s, job.user)
+        return solved
 
     def record_autoscaling_stats(self) -> dict:
         return self.demand.rates()
 
+    # --- routes -------------------------------------------------------------------------
     @api.get("/healthz")
     async def healthz(self):
         import os
@@ -179,10 +200,22 @@ class Router:
 
     @api.post("/v1/solve")
     async def solve(self, req: SolveRequest, request: Request):
+        from serve_app.serving import SolveJob, decision_headers
+
         self._authorize(request)
-        return await self._solve(req.question, req.preset, req.strategy, {
-            "lambda_tokens": req.lambda_tokens, "lambda_latency": req.lambda_latency,
-            "max_latency_s": req.max_latency_s, "max_tokens": req.max_tokens})
+        s = await self._solve(SolveJob(
+            route="solve", question=req.question, preset=req.preset, strategy=req.strategy,
+            overrides={"lambda_tokens": req.lambda_tokens, "lambda_latency": req.lambda_latency,
+                       "max_latency_s": req.max_latency_s, "max_tokens": req.max_tokens}))
+        r = s.result
+        body = {"answer": r.answer, "text": r.text, "strategy": s.strategy, "forced": s.forced,
+                "predicted_accuracy": s.predicted_accuracy, "predicted_tokens": s.predicted_tokens,
+                "predicted_latency_s": s.predicted_latency_s, "tokens": r.tokens, "prompt_tokens": s.prompt_tokens,
+                "latency_s": s.latency_s, "decision_s": s.decision_s, "within_budget": s.within_budget,
+                "stage": s.stage, "escalated": s.escalated, "prm_steps": r.trace.get("prm_steps"),
+                "top_utilities": s.top, "request_id": s.request_id}
+        return JSONResponse(body, headers=decision_headers(s.strategy, s.predicted_tokens, s.predicted_latency_s,
+                                                           s.predicted_accuracy))
 
     @api.get("/v1/strategies")
     async def strategies(self, request: Request):
@@ -195,29 +228,28 @@ class Router:
         return {"object": "list", "data": [{"id": name, "object": "model", "owned_by": "latte", "created": 0}
                                            for name in self.cfg.presets]}
 
-    def _openai(self, kind: str, model: str, out: dict) -> dict:
-        usage = {"prompt_tokens": 0, "completion_tokens": out["tokens"], "total_tokens": out["tokens"]}
-        base = {"id": f"{kind}-{uuid.uuid4().hex[:12]}", "created": int(time.time()), "model": model,
-                "usage": usage, "latte": {k: out[k] for k in ("strategy", "answer", "predicted_accuracy",
-                                                              "predicted_tokens", "latency_s", "forced")}}
-        if kind == "chatcmpl":
-            return {**base, "object": "chat.completion", "choices": [{
-                "index": 0, "finish_reason": "stop",
-                "message": {"role": "assistant", "content": out["text"]}}]}
-        return {**base, "object": "text_completion", "choices": [{
-            "index": 0, "finish_reason": "stop", "text": out["text"], "logprobs": None}]}
+    async def _openai(self, kind: str, req, request: Request):
+        from serve_app import serving
 
-    @api.post("/v1/chat/completions")
-    async def chat(self, req: ChatRequest, request: Request):
         self._authorize(request)
-        users = [m.content for m in req.messages if m.role == "user"]
-        if not users:
-            raise HTTPException(400, "messages need at least one user message")
-        out = await self._solve(users[-1], req.model, req.strategy, {})
-        return self._openai("chatcmpl", req.model, out)
+        job = serving.job_from_openai(req, kind)
+        if not req.stream:
+            s = await self._solve(job)
+            body = serving.chat_response(req.model, s) if kind == "chat" else serving.completion_response(req.model, s)
+            return JSONResponse(body.model_dump(), headers=serving.decision_headers(
+                s.strategy, s.predicted_tokens, s.predicted_latency_s, s.predicted_accuracy))
+        sink = serving.StreamSink()
+        task = asyncio.create_task(self._solve(job, sink))
+        await serving.until_decided(task, sink)
+        include_usage = bool(req.stream_options and req.stream_options.include_usage)
+        return StreamingResponse(serving.sse_stream(kind, req.model, task, sink, include_usage),
+                                 media_type="text/event-stream",
+                                 headers={**sink.headers, "cache-control": "no-cache"})
 
-    @api.post("/v1/completions")
+    @api.post("/v1/chat/completions", response_model=None)
+    async def chat(self, req: ChatCompletionRequest, request: Request):
+        return await self._openai("chat", req, request)
+
+    @api.post("/v1/completions", response_model=None)
     async def completions(self, req: CompletionRequest, request: Request):
-        self._authorize(request)
-        out = await self._solve(req.prompt, req.model, req.strategy, {})
-        return self._openai("cmpl", req.model, out)
+        return await self._openai("completions", req, request)

@@ -98,7 +98,9 @@ def test_concurrent_requests(app):
 def test_bad_requests_get_4xx_with_reason(app, body, status):
     r = post(app, "/v1/solve", body)
     assert r.status_code == status, r.text
-    assert r.json()["detail"]
+    err = r.json()["error"]  # OpenAI's error shape on every /v1 route
+    assert err["message"] and err["type"] == ("not_found_error" if status == 404 else "invalid_request_error")
+    assert err["code"]
 
 
 def test_malformed_json_nan_and_auth(app):
@@ -108,7 +110,8 @@ def test_malformed_json_nan_and_auth(app):
     r = httpx.post(app + "/v1/solve", content=b'{"question": "1 + 1", "lambda_tokens": NaN}',
                    headers={**HEADERS, "content-type": "application/json"}, timeout=30)
     assert r.status_code == 422
-    assert post(app, "/v1/solve", {"question": "1 + 1"}, headers={}).status_code == 401
+    r = post(app, "/v1/solve", {"question": "1 + 1"}, headers={})
+    assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
     assert post(app, "/v1/chat/completions", {"model": "gpt-4", "messages": [{"role": "user", "content": "1 + 1"}]}
                 ).status_code == 404
     assert post(app, "/v1/chat/completions", {"model": "latte", "messages": []}).status_code == 422
@@ -137,7 +140,8 @@ def test_killing_a_policy_replica_loses_no_request(app):
         assert isinstance(r, httpx.Response), f"request lost: {r!r}"
         assert r.status_code in (200, 503), r.text
         if r.status_code == 503:
-            assert "retry" in r.json()["detail"]
+            err = r.json()["error"]
+            assert "retry" in err["message"] and err["type"] == "service_unavailable_error"
     # The pool recovers: Serve replaces the replica and requests succeed again.
     deadline = time.time() + 180
     while time.time() < deadline:

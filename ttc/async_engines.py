@@ -60,14 +60,39 @@ class AsyncVLLMGenerator:
                  for c in sorted(final.outputs, key=lambda c: c.index)]
         return comps * (req.n if req.temperature == 0 else 1)
 
-    async def generate(self, requests: list[GenerationRequest]) -> list[list[Completion]]:
+    async def _encode_prompts(self, requests: list[GenerationRequest]) -> list[list[int]]:
         tok = await self._tokenizer()
         ids = [tok.encode(r.prompt, add_special_tokens=False) for r in requests]
         for r, i in zip(requests, ids):
             if len(i) >= self.max_model_len:
                 raise ValueError(f"prompt of {len(i)} tokens does not fit the model's context of "
                                  f"{self.max_model_len} tokens (prompt starts {r.prompt[:60]!r})")
+        return ids
+
+    async def generate(self, requests: list[GenerationRequest]) -> list[list[Completion]]:
+        ids = await self._encode_prompts(requests)
         return list(await asyncio.gather(*(self._one(r, i) for r, i in zip(requests, ids))))
+
+    async def stream(self, req: GenerationRequest):
+        """One completion (n must be 1) as it is generated: yields (new text, tokens so far)
+        per engine step, then the finished Completion."""
+        from vllm.sampling_params import RequestOutputKind, SamplingParams
+
+        if req.n != 1:
+            raise ValueError(f"streaming generates one completion, got n={req.n}")
+        ids = (await self._encode_prompts([req]))[0]
+        params = SamplingParams(n=1, temperature=req.temperature, top_p=req.top_p,
+                                max_tokens=min(req.max_tokens, self.max_model_len - len(ids)),
+                                stop=list(req.stop), seed=req.seed, output_kind=RequestOutputKind.DELTA)
+        text, tokens, last = "", 0, None
+        async for out in self.engine.generate({"prompt_token_ids": ids}, params, request_id=f"g{next(_ids)}"):
+            c = out.outputs[0]
+            text, tokens, last = text + c.text, tokens + len(c.token_ids), c
+            if c.text:
+                yield c.text, tokens
+        yield Completion(text=text, tokens=tokens,
+                         finish_reason=map_finish_reason(last.finish_reason, last.stop_reason),
+                         stop_reason=last.stop_reason if isinstance(last.stop_reason, str) else None)
 
     def pending_requests(self) -> int:
         return int(self.engine.get_num_unfinished_requests())
