@@ -41,6 +41,8 @@ class PolicyPool:
 
         self.gen = AsyncVLLMGenerator(EngineSpec(**engine))
         self.meter = _LoadMeter()
+        self.pending_seqs = 0  # sequences asked for and not yet returned (for load_stats)
+        self.tokens_per_seq = 64.0  # running mean, until measured
 
     async def generate(self, requests: list[dict]) -> list[list[dict]]:
         from dataclasses import asdict
@@ -48,12 +50,24 @@ class PolicyPool:
         from ttc.interfaces import GenerationRequest
 
         reqs = [GenerationRequest(**{**r, "stop": tuple(r.get("stop", ()))}) for r in requests]
-        out = await self.gen.generate(reqs)
-        self.meter.add(sum(c.tokens for comps in out for c in comps))
+        seqs = sum(r.n for r in reqs)
+        self.pending_seqs += seqs
+        try:
+            out = await self.gen.generate(reqs)
+        finally:
+            self.pending_seqs -= seqs
+        tokens = sum(c.tokens for comps in out for c in comps)
+        self.meter.add(tokens)
+        self.tokens_per_seq += 0.1 * (tokens / max(1, seqs) - self.tokens_per_seq)
         return [[asdict(c) for c in comps] for comps in out]
 
     def record_autoscaling_stats(self) -> dict:
         return {"pending_requests": float(self.gen.pending_requests()), "tokens_per_s": self.meter.rate()}
+
+    def load_stats(self) -> dict:
+        """Pending work (tokens still to generate, estimated) and throughput, for the router's
+        queue-delay estimate; cheap, polled a few times a second."""
+        return {"pending_work": self.pending_seqs * self.tokens_per_seq, "work_per_s": self.meter.rate()}
 
     def check_health(self) -> None:
         if self.gen.engine.errored:
@@ -72,15 +86,24 @@ class PRMPool:
 
         self.scorer = AsyncVLLMStepScorer(EngineSpec(**engine), get_format(prompt_format))
         self.meter = _LoadMeter()
+        self.pending_steps = 0
 
     async def score(self, requests: list[dict]) -> list[list[float]]:
         from ttc.interfaces import ScoreRequest
 
         reqs = [ScoreRequest(question=r["question"], steps=tuple(r["steps"]), known=int(r.get("known", 0)))
                 for r in requests]
-        out = await self.scorer.score(reqs)
-        self.meter.add(sum(len(r.steps) - r.known for r in reqs))
+        steps = sum(len(r.steps) - r.known for r in reqs)
+        self.pending_steps += steps
+        try:
+            out = await self.scorer.score(reqs)
+        finally:
+            self.pending_steps -= steps
+        self.meter.add(steps)
         return out
+
+    def load_stats(self) -> dict:
+        return {"pending_work": float(self.pending_steps), "work_per_s": self.meter.rate()}
 
     def record_autoscaling_stats(self) -> dict:
         return {"pending_requests": float(self.scorer.pending_requests()), "steps_per_s": self.meter.rate()}

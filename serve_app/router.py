@@ -7,6 +7,7 @@ the same strategy code as the jobs, bound to the policy and PRM pools.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 import uuid
@@ -76,6 +77,15 @@ async def _unexpected(request: Request, exc: Exception):
     return JSONResponse(status_code=500, content={"detail": f"internal error: {type(exc).__name__}"})
 
 
+def _install_overload_handler() -> None:
+    from serve_app.load_control import Overloaded, overloaded_response
+
+    api.add_exception_handler(Overloaded, overloaded_response)
+
+
+_install_overload_handler()
+
+
 @serve.deployment(name="Router")
 @serve.ingress(api)
 class Router:
@@ -108,6 +118,15 @@ class Router:
             self.decider, self.grid = decider, art.grid
             self.runner = StrategyRunner(self.policy, self.prm, recipe.format(), recipe.sampling.config())
             self.demand = DemandTracker(self.decider.strategy_table())
+            from serve_app.load_control import LoadControl
+
+            if getattr(self, "load", None) is not None:
+                self.load.stop()
+            self.load = LoadControl(cfg.load_control, art.grid, decider.strategy_table(),
+                                    {"policy": self.policy.handle, "prm": self.prm.handle})
+        self.load.cfg = cfg.load_control
+        self._predict.set_max_batch_size(cfg.load_control.decision_batch_size)
+        self._predict.set_batch_wait_timeout_s(cfg.load_control.decision_batch_wait_s)
         self.cfg = cfg
         # Checked per endpoint on the replica (a module-level dependency would read the copy
         # of this module that @serve.ingress pickled, not the one configured here).
@@ -144,28 +163,44 @@ class Router:
                                      f"known: {sorted(self.cfg.presets)}") from None
         knobs = preset.model_dump()
         knobs.update({k: v for k, v in overrides.items() if v is not None})
-        decision = self.decider.decide([question], **knobs)[0]
-        chosen = decision.strategy_id
-        if strategy is not None:
-            if strategy not in self.decider.ids:
-                raise HTTPException(404, f"unknown strategy {strategy!r}; GET /v1/strategies lists them")
-            chosen = strategy
-        t0 = time.perf_counter()
-        self.demand.routed(chosen)
-        try:
-            result = (await self.runner.run(self.grid[chosen], [Query("req", question)]))[0]
-        except PoolUnavailable as exc:
-            raise HTTPException(503, f"{exc}; retry later") from None
-        except ValueError as exc:  # e.g. a prompt longer than the model's context
-            raise HTTPException(400, str(exc)) from None
-        self.demand.observed(chosen, result)
+        if strategy is not None and strategy not in self.decider.ids:
+            raise HTTPException(404, f"unknown strategy {strategy!r}; GET /v1/strategies lists them")
+        with self.load.admitted():
+            t_enter = time.perf_counter()
+            acc, tok, lat, compute_s = await self._predict(question)
+            t1 = time.perf_counter()
+            from serve_app.load_control import decide_row
+
+            d = decide_row(self.load, self.decider.ids, acc, tok, lat, knobs, self.cfg.slo.p95_latency_s, strategy)
+            decision_s, decision_wall_s = compute_s + time.perf_counter() - t1, time.perf_counter() - t_enter
+            chosen = d["strategy"]
+            t0 = time.perf_counter()
+            self.demand.routed(chosen)
+            try:
+                result = (await self.runner.run(self.grid[chosen], [Query("req", question)]))[0]
+            except PoolUnavailable as exc:
+                raise HTTPException(503, f"{exc}; retry later") from None
+            except ValueError as exc:  # e.g. a prompt longer than the model's context
+                raise HTTPException(400, str(exc)) from None
+            self.demand.observed(chosen, result)
+            self.load.observe(chosen, result, time.perf_counter() - t_enter, d["predicted_tokens"],
+                              d["predicted_latency_s"], d["predicted_queue_s"])
         return {"answer": result.answer, "text": result.text, "strategy": chosen,
-                "forced": strategy is not None, "predicted_accuracy": decision.predicted_accuracy,
-                "predicted_tokens": decision.predicted_tokens,
-                "predicted_latency_s": decision.predicted_latency_s,
+                "forced": strategy is not None, "predicted_accuracy": d["predicted_accuracy"],
+                "predicted_tokens": d["predicted_tokens"],
+                "predicted_latency_s": d["predicted_latency_s"], "predicted_queue_s": d["predicted_queue_s"],
                 "tokens": result.tokens, "latency_s": time.perf_counter() - t0,
-                "decision_s": decision.decision_s, "within_budget": decision.feasible,
-                "top_utilities": decision.top}
+                "decision_s": decision_s, "decision_wall_s": decision_wall_s, "within_budget": d["feasible"],
+                "load_aware": self.load.cfg.aware, "top_utilities": d["top"]}
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.002)
+    async def _predict(self, questions: list[str]) -> list[tuple]:
+        """Concurrent requests' decisions in one featurizer + probe pass (off the event loop).
+        Each gets its rows and its share of the batch's compute time."""
+        t0 = time.perf_counter()
+        acc, tok, lat = await asyncio.to_thread(self.decider.predict, questions)
+        share = (time.perf_counter() - t0) / len(questions)
+        return [(acc[i], tok[i], lat[i], share) for i in range(len(questions))]
 
     def record_autoscaling_stats(self) -> dict:
         return self.demand.rates()
