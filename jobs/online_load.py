@@ -37,7 +37,9 @@ async def replay_stream(url: str, queries: list, rate_per_s: float, body_extra: 
         offsets.append(t)
         t += rng.expovariate(rate_per_s)
 
-    async with httpx.AsyncClient(base_url=url, timeout=timeout_s, headers=headers) as client:
+    # No client-side connection cap: under overload the wait must be the server's, not the pool's.
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=url, timeout=timeout_s, headers=headers, limits=limits) as client:
         start = time.perf_counter()
 
         async def one(q, offset):
