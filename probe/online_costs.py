@@ -94,29 +94,39 @@ class OnlineCosts:
 
 @dataclass
 class PoolStats:
-    """One pool's live stats: work still pending in it and work it finished per second
-    (tokens for the policy pool, step scorings for the PRM pool)."""
+    """One pool's live stats: work pending in it now, and cumulative work done and seconds
+    busy (tokens for the policy pool, step scorings for the PRM pool)."""
 
     pending_work: float
-    work_per_s: float
+    work_done: float
+    busy_s: float
 
 
 class QueueModel:
-    """Queueing delay per pool = pending work / throughput.
+    """Queueing delay per pool = pending work / the rate the pool works at when busy.
 
-    Throughput at low load is what the traffic asks, not what the pool can do, so the
-    divisor is the larger of the recent rate and a slowly decaying peak of it."""
+    The rate is work done over busy seconds between polls (at least `min_busy_s` apart),
+    smoothed: recent throughput would measure what the traffic asked, not what the pool
+    can do. Until a pool has a rate, it claims no delay (a cold pool would shed everything)."""
 
-    def __init__(self, pools=POOLS, peak_decay: float = 0.995, min_rate: float = 1.0):
-        self.peak = {p: 0.0 for p in pools}
+    def __init__(self, pools=POOLS, alpha: float = 0.3, min_busy_s: float = 0.5):
+        self.alpha, self.min_busy_s = alpha, min_busy_s
+        self.rate = {p: None for p in pools}
         self.delay_s = {p: 0.0 for p in pools}
-        self.peak_decay, self.min_rate = peak_decay, min_rate
+        self._ref: dict[str, tuple[float, float]] = {}
 
     def update(self, pool: str, stats: PoolStats) -> float:
-        rate = max(0.0, float(stats.work_per_s))
-        self.peak[pool] = max(rate, self.peak.get(pool, 0.0) * self.peak_decay)
-        pending = max(0.0, float(stats.pending_work))
-        self.delay_s[pool] = pending / max(self.peak[pool], self.min_rate) if pending > 0 else 0.0
+        ref = self._ref.get(pool)
+        if ref is None or stats.busy_s < ref[1] or stats.work_done < ref[0]:  # first poll or a restart
+            self._ref[pool] = (stats.work_done, stats.busy_s)
+        elif stats.busy_s - ref[1] >= self.min_busy_s:
+            sample = (stats.work_done - ref[0]) / (stats.busy_s - ref[1])
+            if sample > 0:
+                old = self.rate.get(pool)
+                self.rate[pool] = sample if old is None else old + self.alpha * (sample - old)
+            self._ref[pool] = (stats.work_done, stats.busy_s)
+        rate, pending = self.rate.get(pool), max(0.0, float(stats.pending_work))
+        self.delay_s[pool] = pending / rate if rate and pending > 0 else 0.0
         return self.delay_s[pool]
 
     def delays(self) -> dict[str, float]:

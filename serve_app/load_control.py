@@ -98,7 +98,7 @@ class LoadControl:
             for pool in POOLS:
                 try:
                     s = await asyncio.wait_for(self.pools[pool].load_stats.remote(), timeout=2.0)
-                    self.queues.update(pool, PoolStats(s["pending_work"], s["work_per_s"]))
+                    self.queues.update(pool, PoolStats(s["pending_work"], s["work_done"], s["busy_s"]))
                 except Exception as exc:  # a pool restarting: keep the last estimate
                     logger.debug("load_stats of %s failed: %s", pool, exc)
             self.metrics.queue_delays(self.queues.delays())

@@ -30,6 +30,36 @@ class _LoadMeter:
         return sum(a for t, a in self.events if now - t <= self.window_s) / self.window_s
 
 
+class _BusyMeter:
+    """Work pending, work done and seconds spent busy (any call in flight), cumulative: the
+    router divides work done by busy seconds for the rate the pool processes at when it has
+    work, which recent throughput (what the traffic asked) understates at low load."""
+
+    def __init__(self):
+        self.pending = 0.0
+        self.done = 0.0
+        self.active = 0
+        self.busy_s = 0.0
+        self.since = 0.0
+
+    def enter(self, work: float) -> None:
+        if self.active == 0:
+            self.since = time.monotonic()
+        self.active += 1
+        self.pending += work
+
+    def leave(self, work: float, done: float) -> None:
+        self.active -= 1
+        self.pending -= work
+        self.done += done
+        if self.active == 0:
+            self.busy_s += time.monotonic() - self.since
+
+    def stats(self) -> dict:
+        busy = self.busy_s + (time.monotonic() - self.since if self.active else 0.0)
+        return {"pending_work": max(0.0, self.pending), "work_done": self.done, "busy_s": busy}
+
+
 @serve.deployment(name="PolicyPool")
 class PolicyPool:
     def __init__(self, engine: dict):
@@ -41,8 +71,8 @@ class PolicyPool:
 
         self.gen = AsyncVLLMGenerator(EngineSpec(**engine))
         self.meter = _LoadMeter()
-        self.pending_seqs = 0  # sequences asked for and not yet returned (for load_stats)
-        self.tokens_per_seq = 64.0  # running mean, until measured
+        self.busy = _BusyMeter()
+        self.tokens_per_seq = 64.0  # running mean, until measured: prices pending sequences in tokens
 
     async def generate(self, requests: list[dict]) -> list[list[dict]]:
         from dataclasses import asdict
@@ -51,12 +81,13 @@ class PolicyPool:
 
         reqs = [GenerationRequest(**{**r, "stop": tuple(r.get("stop", ()))}) for r in requests]
         seqs = sum(r.n for r in reqs)
-        self.pending_seqs += seqs
+        work, tokens = seqs * self.tokens_per_seq, 0
+        self.busy.enter(work)
         try:
             out = await self.gen.generate(reqs)
+            tokens = sum(c.tokens for comps in out for c in comps)
         finally:
-            self.pending_seqs -= seqs
-        tokens = sum(c.tokens for comps in out for c in comps)
+            self.busy.leave(work, tokens)
         self.meter.add(tokens)
         self.tokens_per_seq += 0.1 * (tokens / max(1, seqs) - self.tokens_per_seq)
         return [[asdict(c) for c in comps] for comps in out]
@@ -65,9 +96,9 @@ class PolicyPool:
         return {"pending_requests": float(self.gen.pending_requests()), "tokens_per_s": self.meter.rate()}
 
     def load_stats(self) -> dict:
-        """Pending work (tokens still to generate, estimated) and throughput, for the router's
-        queue-delay estimate; cheap, polled a few times a second."""
-        return {"pending_work": self.pending_seqs * self.tokens_per_seq, "work_per_s": self.meter.rate()}
+        """Pending work (tokens of the sequences in flight, estimated), work done and busy
+        seconds, for the router's queue-delay estimate; cheap, polled a few times a second."""
+        return self.busy.stats()
 
     def check_health(self) -> None:
         if self.gen.engine.errored:
@@ -86,7 +117,7 @@ class PRMPool:
 
         self.scorer = AsyncVLLMStepScorer(EngineSpec(**engine), get_format(prompt_format))
         self.meter = _LoadMeter()
-        self.pending_steps = 0
+        self.busy = _BusyMeter()
 
     async def score(self, requests: list[dict]) -> list[list[float]]:
         from ttc.interfaces import ScoreRequest
@@ -94,16 +125,18 @@ class PRMPool:
         reqs = [ScoreRequest(question=r["question"], steps=tuple(r["steps"]), known=int(r.get("known", 0)))
                 for r in requests]
         steps = sum(len(r.steps) - r.known for r in reqs)
-        self.pending_steps += steps
+        self.busy.enter(steps)
+        done = 0
         try:
             out = await self.scorer.score(reqs)
+            done = steps
         finally:
-            self.pending_steps -= steps
+            self.busy.leave(steps, done)
         self.meter.add(steps)
         return out
 
     def load_stats(self) -> dict:
-        return {"pending_work": float(self.pending_steps), "work_per_s": self.meter.rate()}
+        return self.busy.stats()
 
     def record_autoscaling_stats(self) -> dict:
         return {"pending_requests": float(self.scorer.pending_requests()), "steps_per_s": self.meter.rate()}

@@ -48,14 +48,20 @@ def test_observed_queue_time_is_not_learned_as_service_time():
     assert q[2] == pytest.approx(4 * 0.1 + 4 * 0.05) and q[0] == pytest.approx(0.1)
 
 
-def test_queue_delay_is_pending_work_over_throughput():
-    qm = QueueModel()
-    assert qm.update("policy", PoolStats(pending_work=0, work_per_s=500)) == 0
-    assert qm.update("policy", PoolStats(pending_work=2000, work_per_s=1000)) == pytest.approx(2.0)
-    # Throughput falls when the traffic does, not the capacity: the decaying peak divides.
-    d = qm.update("policy", PoolStats(pending_work=1000, work_per_s=100))
-    assert d == pytest.approx(1000 / (1000 * qm.peak_decay))
-    assert qm.update("prm", PoolStats(pending_work=50, work_per_s=0)) == pytest.approx(50 / qm.min_rate)
+def test_queue_delay_is_pending_work_over_the_busy_rate():
+    qm = QueueModel(alpha=0.5, min_busy_s=0.5)
+    # A cold pool claims no delay, whatever is pending.
+    assert qm.update("policy", PoolStats(pending_work=5000, work_done=0, busy_s=0)) == 0
+    # 1000 tokens in 1 busy second: 2000 pending tokens are 2 s of delay.
+    assert qm.update("policy", PoolStats(pending_work=2000, work_done=1000, busy_s=1.0)) == pytest.approx(2.0)
+    # Idle time does not dilute the rate (busy seconds do not advance while idle) ...
+    assert qm.update("policy", PoolStats(pending_work=0, work_done=1000, busy_s=1.0)) == 0
+    # ... and a slower busy second (500 tokens/s) moves it halfway (alpha 0.5): 750 tokens/s.
+    assert qm.update("policy", PoolStats(pending_work=1500, work_done=1500, busy_s=2.0)) == pytest.approx(2.0)
+    # Polls closer than min_busy_s keep the rate; a restarted pool (counters back to 0) re-bases.
+    assert qm.update("policy", PoolStats(pending_work=750, work_done=1600, busy_s=2.1)) == pytest.approx(1.0)
+    assert qm.update("policy", PoolStats(pending_work=750, work_done=0, busy_s=0)) == pytest.approx(1.0)
+    assert qm.delays() == {"policy": pytest.approx(1.0), "prm": 0.0}
 
 
 def test_budgeted_choice_moves_cheaper_as_the_queue_grows_then_sheds():
