@@ -68,7 +68,8 @@ def summarize(results: list[dict]) -> dict:
     return {"accuracy": float(np.mean([r["correct"] for r in results])),
             "mean_tokens": float(np.mean([r["tokens"] for r in results])),
             "p50_latency_s": float(np.percentile(lat, 50)), "p95_latency_s": float(np.percentile(lat, 95)),
-            "errors": len(results) - len(ok), "strategy_share": shares}
+            "errors": len(results) - len(ok), "shed": sum(r["status"] == 429 for r in results),
+            "strategy_share": shares}
 
 
 def online_evaluator(online):
