@@ -114,7 +114,7 @@ def run(router_config: str, n_requests: int, seed: int) -> dict:
     import ray
 
     from probe.router_config import RouterConfig
-    from serve_app.deploy import deploy
+    from benchmarks import deploy_and_wait
     from ttc.arithmetic import generate_problems
 
     cfg = RouterConfig.load(router_config)
@@ -122,7 +122,7 @@ def run(router_config: str, n_requests: int, seed: int) -> dict:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     ray.init(ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
     port = 8765
-    deploy("cluster/serve/cpu_world.yaml", {"router_config": router_config}, http_port=port)
+    deploy_and_wait("cluster/serve/cpu_world.yaml", {"router_config": router_config}, port)
     base = f"http://127.0.0.1:{port}"
     per_level = -(-n_requests // 8)
     questions = [p.question for p in generate_problems(per_level, seed=seed)][:n_requests]

@@ -71,7 +71,7 @@ class Bench:
         import yaml
 
         from probe.router_config import RouterConfig
-        from serve_app.deploy import deploy
+        from benchmarks import deploy_and_wait
 
         a = self.args
         self.cfg = RouterConfig.load(a.router_config)
@@ -91,7 +91,7 @@ class Bench:
             self.paths[aware] = p
         ray.init(ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
         self.app_args = {"router_config": str(self.paths[False])}
-        deploy(a.serve_config, self.app_args, http_port=a.port)
+        deploy_and_wait(a.serve_config, self.app_args, a.port)
         self.current = False
         self.url = f"http://127.0.0.1:{a.port}"
 
@@ -167,9 +167,11 @@ class Bench:
                 s = self.window(rate * mult, a.window_s, aware, strategy, salt=1000 + k)  # same queries per level
                 s["load_multiple"] = mult
                 ramp[name].append(s)
+        import ray
         from ray import serve
 
         serve.shutdown()
+        ray.shutdown()  # before the JSON is printed: no late Ray log lines on stdout
         return {"slo_p95_s": self.slo, "preset": self.cfg.default_preset,
                 "budget_fraction": self.cfg.load_control.slo_budget_fraction,
                 "max_in_flight": self.cfg.load_control.max_in_flight, "best_static": static,
