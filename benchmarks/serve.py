@@ -162,7 +162,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     from ttc.runtime import configure_inprocess_vllm
 
-    configure_inprocess_vllm()
+    configure_inprocess_vllm(bind_threads=False)  # the pools' setting: two engines, no pinning to one core set
     result = run(args.router_config, args.requests, args.seed)
     print(json.dumps(result, indent=2 if args.json else None))
 
