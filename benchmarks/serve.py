@@ -2,10 +2,14 @@
 
     python -m benchmarks.serve --json [--router-config cluster/serve/router_cpu.yaml]
 
-Prints: router decision time (embed + probe over the grid + argmax) p50/p95 and its
-share of the mean request latency; requests/s and p50/p95 latency at concurrency
-1/4/16 over HTTP; the same strategy mix run directly on in-process engines
-(one query at a time); and the ratio. Needs a probe artifact (run `latte demo` first).
+Prints: requests/s and p50/p95 latency at concurrency 1/4/16 over HTTP; the router's
+decision time as it reports it per request (its share of the batched featurizer + probe
+pass, plus selection; and the wall time from entering the router to the decision, batch
+wait included) and both as shares of the mean request latency at each concurrency; the
+same strategy mix at the SAME concurrency directly on in-process engines (vLLM AsyncLLM,
+so concurrent queries share batches as in the pools); the HTTP / direct ratio per
+concurrency; and, when the app streams, time-to-first-byte p50 of streamed chat requests.
+Needs a probe artifact (run `latte demo` first).
 """
 
 from __future__ import annotations
@@ -36,18 +40,81 @@ def http_load(base: str, questions: list[str], concurrency: int, headers: dict) 
         res = list(ex.map(one, questions))
     wall = time.perf_counter() - t0
     lat = [r[0] for r in res if r[1] == 200]
-    return {"concurrency": concurrency, "requests": len(questions), "ok": len(lat),
+    mean = float(np.mean(lat)) if lat else float("nan")
+    dec = [r[2].get("decision_s") for r in res if r[1] == 200]
+    wall_dec = [r[2].get("decision_wall_s", r[2].get("decision_s")) for r in res if r[1] == 200]
+    return {"concurrency": concurrency, "requests": len(questions), "ok": len(lat), "not_ok": len(questions) - len(lat),
             "requests_per_s": len(lat) / wall, "p50_s": _pct(lat, 50), "p95_s": _pct(lat, 95),
-            "mean_s": float(np.mean(lat)) if lat else float("nan"),
-            "strategies": [r[2].get("strategy") for r in res if r[1] == 200],
-            "decision_s": [r[2].get("decision_s") for r in res if r[1] == 200]}
+            "mean_s": mean, "decision_p50_s": _pct(dec, 50),
+            "decision_share_of_mean_latency": float(np.mean(dec)) / mean if dec else None,
+            "decision_wall_share_of_mean_latency": float(np.mean(wall_dec)) / mean if wall_dec else None,
+            "strategies": [r[2].get("strategy") for r in res if r[1] == 200]}
+
+
+def streaming_ttfb(base: str, questions: list[str], headers: dict, model: str) -> dict:
+    """Time to the first byte of streamed chat answers, when the app streams (optional)."""
+    import httpx
+
+    ttfb = []
+    for q in questions:
+        body = {"model": model, "messages": [{"role": "user", "content": q}], "stream": True}
+        t0 = time.perf_counter()
+        try:
+            with httpx.stream("POST", base + "/v1/chat/completions", json=body, headers=headers, timeout=120) as r:
+                if r.status_code != 200 or not r.headers.get("content-type", "").startswith("text/event-stream"):
+                    return {"available": False, "reason": f"stream=true answered {r.status_code} "
+                                                          f"{r.headers.get('content-type')}"}
+                for chunk in r.iter_bytes():
+                    if chunk:
+                        ttfb.append(time.perf_counter() - t0)
+                        break
+                for _ in r.iter_bytes():
+                    pass
+        except httpx.HTTPError as exc:
+            return {"available": False, "reason": f"{type(exc).__name__}: {exc}"}
+    return {"available": True, "requests": len(ttfb), "p50_s": _pct(ttfb, 50), "p95_s": _pct(ttfb, 95)}
+
+
+async def direct_load(runner, grid, questions: list[str], mix: list[str], concurrency: int) -> dict:
+    """The HTTP run's (question, strategy) pairs on in-process engines, `concurrency` at a time."""
+    from ttc.queries import Query
+
+    jobs = list(zip(questions, mix))
+    lat: list[float] = []
+
+    async def worker():
+        while jobs:
+            q, sid = jobs.pop(0)
+            t1 = time.perf_counter()
+            await runner.run(grid[sid], [Query("d", q)])
+            lat.append(time.perf_counter() - t1)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    wall = time.perf_counter() - t0
+    return {"concurrency": concurrency, "requests": len(lat), "requests_per_s": len(lat) / wall,
+            "p50_s": _pct(lat, 50), "p95_s": _pct(lat, 95), "mean_s": float(np.mean(lat))}
+
+
+async def direct_all(recipe, grid, questions, loads, seed) -> list[dict]:
+    from ttc.async_engines import AsyncVLLMGenerator, AsyncVLLMStepScorer
+    from ttc.strategies import StrategyRunner
+
+    gen = AsyncVLLMGenerator(recipe.policy.spec(seed))
+    scorer = AsyncVLLMStepScorer(recipe.prm.spec(seed), recipe.format())
+    runner = StrategyRunner(gen, scorer, recipe.format(), recipe.sampling.config(seed))
+    await direct_load(runner, grid, questions[:2], loads[0]["strategies"][:2], 2)  # warm-up
+    out = [await direct_load(runner, grid, questions, load["strategies"], load["concurrency"]) for load in loads]
+    gen.shutdown()
+    scorer.shutdown()
+    return out
 
 
 def run(router_config: str, n_requests: int, seed: int) -> dict:
     import ray
 
     from probe.router_config import RouterConfig
-    from serve_app.deploy import deploy
+    from benchmarks import deploy_and_wait
     from ttc.arithmetic import generate_problems
 
     cfg = RouterConfig.load(router_config)
@@ -55,59 +122,34 @@ def run(router_config: str, n_requests: int, seed: int) -> dict:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     ray.init(ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
     port = 8765
-    deploy("cluster/serve/cpu_world.yaml", {"router_config": router_config}, http_port=port)
+    deploy_and_wait("cluster/serve/cpu_world.yaml", {"router_config": router_config}, port)
     base = f"http://127.0.0.1:{port}"
     per_level = -(-n_requests // 8)
     questions = [p.question for p in generate_problems(per_level, seed=seed)][:n_requests]
     http_load(base, questions[:4], 2, headers)  # warm-up
     loads = [http_load(base, questions, c, headers) for c in (1, 4, 16)]
-    # Decision time in isolation (same featurizer + artifact as the router).
-    from probe.artifact import load_artifact
-    from probe.decider import Decider
-    from probe.features import get_featurizer
-    from ttc.recipe import load_recipe
-
-    recipe = load_recipe(cfg.recipe)
-    art = load_artifact(cfg.artifact_path())
-    decider = Decider(art, get_featurizer(art.featurizer, recipe.policy.resolved_model(), recipe.format()))
-    decider.decide(["warm-up"])
-    dts = []
-    for q in questions:
-        t0 = time.perf_counter()
-        decider.decide([q])
-        dts.append(time.perf_counter() - t0)
+    ttfb = streaming_ttfb(base, questions[:8], headers, cfg.default_preset)
     from ray import serve
 
     serve.shutdown()
-    # The concurrency-1 strategy mix, directly on in-process engines, one query at a time.
-    from ttc.strategies import StrategyRunner
-    from ttc.queries import Query
+    from probe.artifact import load_artifact
+    from ttc.recipe import load_recipe
 
-    runner = StrategyRunner(recipe.build_generator(seed), recipe.build_scorer(seed), recipe.format(),
-                            recipe.sampling.config(seed))
-    grid = art.grid
-    mix = loads[0]["strategies"]
-    asyncio.run(runner.run(grid[mix[0]], [Query("w", questions[0])]))
-    t0 = time.perf_counter()
-    direct_lat = []
-    for q, sid in zip(questions, mix):
-        t1 = time.perf_counter()
-        asyncio.run(runner.run(grid[sid], [Query("d", q)]))
-        direct_lat.append(time.perf_counter() - t1)
-    direct_wall = time.perf_counter() - t0
-    direct = {"requests_per_s": len(mix) / direct_wall, "p50_s": _pct(direct_lat, 50),
-              "p95_s": _pct(direct_lat, 95), "mean_s": float(np.mean(direct_lat))}
+    recipe = load_recipe(cfg.recipe)
+    grid = load_artifact(cfg.artifact_path()).grid
+    direct = asyncio.run(direct_all(recipe, grid, questions, loads, seed))
     for load in loads:
-        load.pop("decision_s")
         load["strategy_mix"] = {s: load["strategies"].count(s) for s in sorted(set(load["strategies"]))}
         load.pop("strategies")
     return {
-        "decision_time": {"p50_s": _pct(dts, 50), "p95_s": _pct(dts, 95),
-                          "share_of_mean_request_latency_c1": float(np.mean(dts)) / loads[0]["mean_s"]},
         "http": loads,
-        "direct_inprocess_c1": direct,
-        "ratio_http_c1_over_direct_requests_per_s": loads[0]["requests_per_s"] / direct["requests_per_s"],
-        "grid": art.grid.name, "strategies": len(art.grid.ids),
+        "direct_inprocess": direct,
+        "ratio_http_over_direct_requests_per_s": {
+            str(h["concurrency"]): h["requests_per_s"] / d["requests_per_s"] for h, d in zip(loads, direct)},
+        "decision_share_c16": loads[-1]["decision_share_of_mean_latency"],
+        "decision_wall_share_c16": loads[-1]["decision_wall_share_of_mean_latency"],
+        "streaming_ttfb": ttfb,
+        "grid": grid.name, "strategies": len(grid.ids),
     }
 
 
@@ -120,7 +162,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     from ttc.runtime import configure_inprocess_vllm
 
-    configure_inprocess_vllm()
+    configure_inprocess_vllm(bind_threads=False)  # the pools' setting: two engines, no pinning to one core set
     result = run(args.router_config, args.requests, args.seed)
     print(json.dumps(result, indent=2 if args.json else None))
 

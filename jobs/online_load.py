@@ -37,7 +37,9 @@ async def replay_stream(url: str, queries: list, rate_per_s: float, body_extra: 
         offsets.append(t)
         t += rng.expovariate(rate_per_s)
 
-    async with httpx.AsyncClient(base_url=url, timeout=timeout_s, headers=headers) as client:
+    # No client-side connection cap: under overload the wait must be the server's, not the pool's.
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=url, timeout=timeout_s, headers=headers, limits=limits) as client:
         start = time.perf_counter()
 
         async def one(q, offset):
@@ -66,7 +68,8 @@ def summarize(results: list[dict]) -> dict:
     return {"accuracy": float(np.mean([r["correct"] for r in results])),
             "mean_tokens": float(np.mean([r["tokens"] for r in results])),
             "p50_latency_s": float(np.percentile(lat, 50)), "p95_latency_s": float(np.percentile(lat, 95)),
-            "errors": len(results) - len(ok), "strategy_share": shares}
+            "errors": len(results) - len(ok), "shed": sum(r["status"] == 429 for r in results),
+            "strategy_share": shares}
 
 
 def online_evaluator(online):

@@ -46,6 +46,23 @@ class SLOTargets(BaseModel):
     p95_latency_s: float | None = Field(None, gt=0)
 
 
+class LoadControl(BaseModel):
+    """How the router meets a latency budget under load (serve_app/load_control.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    aware: bool = Field(True, description="predict served latency (online service estimate + pool queues) "
+                        "and shed with 429 when no strategy fits the budget; off: the artifact's costs, no shedding")
+    max_in_flight: int = Field(24, gt=0, description="requests the router runs at once; more get 429 "
+                               "(keep it below the Router's max_ongoing_requests so the router sees them)")
+    slo_budget_fraction: float = Field(0.7, gt=0, le=1, description="share of the SLO's p95 latency a "
+                                       "request's predicted mean latency may use (the rest absorbs spread)")
+    stats_poll_s: float = Field(0.25, gt=0, description="how often the pools' load stats are read")
+    ewma_alpha: float = Field(0.2, gt=0, le=1, description="weight of a new observation in the online costs")
+    decision_batch_size: int = Field(16, gt=0, description="decisions batched together (@serve.batch)")
+    decision_batch_wait_s: float = Field(0.002, ge=0, description="longest wait to fill a decision batch")
+
+
 class RouterConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -60,6 +77,7 @@ class RouterConfig(BaseModel):
     strategies: list[str] | None = None  # grid subset; default: the artifact's grid
     slo: SLOTargets = SLOTargets()
     max_question_chars: int = Field(2000, gt=0)
+    load_control: LoadControl = LoadControl()
     # Bearer token for the HTTP API; None = no auth. `env:NAME` reads it from the environment.
     api_token: str | None = None
 

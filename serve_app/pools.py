@@ -30,6 +30,36 @@ class _LoadMeter:
         return sum(a for t, a in self.events if now - t <= self.window_s) / self.window_s
 
 
+class _BusyMeter:
+    """Work pending, work done and seconds spent busy (any call in flight), cumulative: the
+    router divides work done by busy seconds for the rate the pool processes at when it has
+    work, which recent throughput (what the traffic asked) understates at low load."""
+
+    def __init__(self):
+        self.pending = 0.0
+        self.done = 0.0
+        self.active = 0
+        self.busy_s = 0.0
+        self.since = 0.0
+
+    def enter(self, work: float) -> None:
+        if self.active == 0:
+            self.since = time.monotonic()
+        self.active += 1
+        self.pending += work
+
+    def leave(self, work: float, done: float) -> None:
+        self.active -= 1
+        self.pending -= work
+        self.done += done
+        if self.active == 0:
+            self.busy_s += time.monotonic() - self.since
+
+    def stats(self) -> dict:
+        busy = self.busy_s + (time.monotonic() - self.since if self.active else 0.0)
+        return {"pending_work": max(0.0, self.pending), "work_done": self.done, "busy_s": busy}
+
+
 @serve.deployment(name="PolicyPool")
 class PolicyPool:
     def __init__(self, engine: dict):
@@ -41,6 +71,8 @@ class PolicyPool:
 
         self.gen = AsyncVLLMGenerator(EngineSpec(**engine))
         self.meter = _LoadMeter()
+        self.busy = _BusyMeter()
+        self.tokens_per_seq = 64.0  # running mean, until measured: prices pending sequences in tokens
 
     async def generate(self, requests: list[dict]) -> list[list[dict]]:
         from dataclasses import asdict
@@ -48,8 +80,16 @@ class PolicyPool:
         from ttc.interfaces import GenerationRequest
 
         reqs = [GenerationRequest(**{**r, "stop": tuple(r.get("stop", ()))}) for r in requests]
-        out = await self.gen.generate(reqs)
-        self.meter.add(sum(c.tokens for comps in out for c in comps))
+        seqs = sum(r.n for r in reqs)
+        work, tokens = seqs * self.tokens_per_seq, 0
+        self.busy.enter(work)
+        try:
+            out = await self.gen.generate(reqs)
+            tokens = sum(c.tokens for comps in out for c in comps)
+        finally:
+            self.busy.leave(work, tokens)
+        self.meter.add(tokens)
+        self.tokens_per_seq += 0.1 * (tokens / max(1, seqs) - self.tokens_per_seq)
         return [[asdict(c) for c in comps] for comps in out]
 
     async def generate_stream(self, request: dict):
@@ -70,6 +110,11 @@ class PolicyPool:
     def record_autoscaling_stats(self) -> dict:
         return {"pending_requests": float(self.gen.pending_requests()), "tokens_per_s": self.meter.rate()}
 
+    def load_stats(self) -> dict:
+        """Pending work (tokens of the sequences in flight, estimated), work done and busy
+        seconds, for the router's queue-delay estimate; cheap, polled a few times a second."""
+        return self.busy.stats()
+
     def check_health(self) -> None:
         if self.gen.engine.errored:
             raise RuntimeError("policy engine died")
@@ -87,15 +132,26 @@ class PRMPool:
 
         self.scorer = AsyncVLLMStepScorer(EngineSpec(**engine), get_format(prompt_format))
         self.meter = _LoadMeter()
+        self.busy = _BusyMeter()
 
     async def score(self, requests: list[dict]) -> list[list[float]]:
         from ttc.interfaces import ScoreRequest
 
         reqs = [ScoreRequest(question=r["question"], steps=tuple(r["steps"]), known=int(r.get("known", 0)))
                 for r in requests]
-        out = await self.scorer.score(reqs)
-        self.meter.add(sum(len(r.steps) - r.known for r in reqs))
+        steps = sum(len(r.steps) - r.known for r in reqs)
+        self.busy.enter(steps)
+        done = 0
+        try:
+            out = await self.scorer.score(reqs)
+            done = steps
+        finally:
+            self.busy.leave(steps, done)
+        self.meter.add(steps)
         return out
+
+    def load_stats(self) -> dict:
+        return self.busy.stats()
 
     def record_autoscaling_stats(self) -> dict:
         return {"pending_requests": float(self.scorer.pending_requests()), "steps_per_s": self.meter.rate()}

@@ -35,6 +35,15 @@ def _request_id() -> str | None:
         return None
 
 
+def _install_overload_handler() -> None:
+    from serve_app.load_control import Overloaded, overloaded_response
+
+    api.add_exception_handler(Overloaded, overloaded_response)
+
+
+_install_overload_handler()
+
+
 @serve.deployment(name="Router")
 @serve.ingress(api)
 class Router:
@@ -77,6 +86,15 @@ class Router:
             singles = [sid for sid in decider.ids if single_sample(self.grid[sid])]
             self.single_id = min(singles, key=lambda s: self.table[s]["predicted_tokens"]) if singles else None
             self.demand = DemandTracker(self.decider.strategy_table())
+            from serve_app.load_control import LoadControl
+
+            if getattr(self, "load", None) is not None:
+                self.load.stop()
+            self.load = LoadControl(cfg.load_control, art.grid, decider.strategy_table(),
+                                    {"policy": self.policy.handle, "prm": self.prm.handle})
+        self.load.cfg = cfg.load_control
+        self._predict.set_max_batch_size(cfg.load_control.decision_batch_size)
+        self._predict.set_batch_wait_timeout_s(cfg.load_control.decision_batch_wait_s)
         self.cfg = cfg
         # Checked per endpoint on the replica (a module-level dependency would read the copy
         # of this module that @serve.ingress pickled, not the one configured here).
@@ -140,52 +158,69 @@ class Router:
         if not question.strip():
             raise LatteError(400, "question is empty", param="question", code="empty_question")
         knobs = resolve_knobs(self.cfg, job.preset, job.overrides)
-        decision = self.decider.decide([question], **knobs)[0]
-        chosen = decision.strategy_id
-        if job.strategy is not None:
-            if job.strategy not in self.decider.ids:
-                raise LatteError(404, f"unknown strategy {job.strategy!r}; GET /v1/strategies lists them",
-                                 param="strategy", code="strategy_not_found")
-            chosen = job.strategy
-        chosen, sampling = self._sampling_for(job, chosen, job.strategy is not None)
-        # What was predicted for the strategy that runs (a forced one may lie outside the top).
-        row = next((r for r in decision.top if r["strategy"] == chosen), None)
-        if chosen == decision.strategy_id:
-            pred = (decision.predicted_accuracy, decision.predicted_tokens, decision.predicted_latency_s)
-        elif row is not None:
-            pred = (row["predicted_accuracy"], row["predicted_tokens"], row["predicted_latency_s"])
-        else:
-            pred = (None, self.table[chosen]["predicted_tokens"], self.table[chosen]["predicted_latency_s"])
-        spec = self.grid[chosen]
-        streams = sink is not None and single_sample(spec)
-        if sink is not None:
-            sink.decide(decision_headers(chosen, pred[1], pred[2], pred[0]), streams)
-        budget = max(1, int(knobs["max_tokens"])) if knobs.get("max_tokens") is not None else None
-        gen = RequestGenerator(self.policy, budget=budget, stop=job.stop, on_delta=sink.delta if streams else None)
-        runner = StrategyRunner(gen, self.prm, self.format, sampling)
-        prompt_tokens = len(self.tokenizer.encode(self.format.policy_prompt(question), add_special_tokens=False))
-        t0 = time.perf_counter()
-        self.demand.routed(chosen)
-        try:
-            result = (await runner.run(spec, [Query("req", question)]))[0]
-        except PoolUnavailable as exc:
-            raise LatteError(503, f"{exc}; retry later", code="pool_unavailable") from None
-        except ValueError as exc:  # e.g. a prompt longer than the model's context
-            raise LatteError(400, str(exc), param="question", code="invalid_prompt") from None
-        latency_s = time.perf_counter() - t0
-        self.demand.observed(chosen, result)
+        if job.strategy is not None and job.strategy not in self.decider.ids:
+            raise LatteError(404, f"unknown strategy {job.strategy!r}; GET /v1/strategies lists them",
+                             param="strategy", code="strategy_not_found")
+        from serve_app.load_control import decide_row
+
+        with self.load.admitted():
+            t_enter = time.perf_counter()
+            acc, tok, lat, compute_s = await self._predict(question)
+            t1 = time.perf_counter()
+            d = decide_row(self.load, self.decider.ids, acc, tok, lat, knobs, self.cfg.slo.p95_latency_s,
+                           job.strategy)
+            decision_s = compute_s + time.perf_counter() - t1
+            chosen, sampling = self._sampling_for(job, d["strategy"], job.strategy is not None)
+            # What was predicted for the strategy that runs (a forced one may lie outside the top).
+            row = next((r for r in d["top"] if r["strategy"] == chosen), None)
+            if chosen == d["strategy"]:
+                pred = (d["predicted_accuracy"], d["predicted_tokens"], d["predicted_latency_s"])
+            elif row is not None:
+                pred = (row["predicted_accuracy"], row["predicted_tokens"], row["predicted_latency_s"])
+            else:
+                pred = (None, self.table[chosen]["predicted_tokens"], self.table[chosen]["predicted_latency_s"])
+            spec = self.grid[chosen]
+            streams = sink is not None and single_sample(spec)
+            if sink is not None:
+                sink.decide(decision_headers(chosen, pred[1], pred[2], pred[0]), streams)
+            budget = max(1, int(knobs["max_tokens"])) if knobs.get("max_tokens") is not None else None
+            gen = RequestGenerator(self.policy, budget=budget, stop=job.stop,
+                                   on_delta=sink.delta if streams else None)
+            runner = StrategyRunner(gen, self.prm, self.format, sampling)
+            prompt_tokens = len(self.tokenizer.encode(self.format.policy_prompt(question), add_special_tokens=False))
+            t0 = time.perf_counter()
+            self.demand.routed(chosen)
+            try:
+                result = (await runner.run(spec, [Query("req", question)]))[0]
+            except PoolUnavailable as exc:
+                raise LatteError(503, f"{exc}; retry later", code="pool_unavailable") from None
+            except ValueError as exc:  # e.g. a prompt longer than the model's context
+                raise LatteError(400, str(exc), param="question", code="invalid_prompt") from None
+            latency_s = time.perf_counter() - t0
+            self.demand.observed(chosen, result)
+            self.load.observe(chosen, result, time.perf_counter() - t_enter, pred[1], pred[2], d["predicted_queue_s"])
         one = single_sample(spec)
         finish = "length" if gen.truncated or (one and gen.finish_reason == "length") else "stop"
         solved = Solved(strategy=chosen, forced=job.strategy is not None, result=result,
                         prompt_tokens=prompt_tokens, predicted_accuracy=pred[0], predicted_tokens=pred[1],
-                        predicted_latency_s=pred[2], decision_s=decision.decision_s,
-                        within_budget=decision.feasible, latency_s=latency_s, finish_reason=finish,
-                        top=decision.top, request_id=_request_id())
+                        predicted_latency_s=pred[2], decision_s=decision_s,
+                        within_budget=d["feasible"], latency_s=latency_s, finish_reason=finish,
+                        top=d["top"], request_id=_request_id(), predicted_queue_s=d["predicted_queue_s"],
+                        decision_wall_s=time.perf_counter() - t_enter - latency_s, load_aware=self.load.cfg.aware)
         self.metrics.served(job.route, chosen, solved.stage, bool(solved.escalated), pred[1], result.tokens,
-                            pred[2], latency_s, decision.decision_s)
+                            pred[2], latency_s, decision_s)
         logger.info("latte request_id=%s route=%s strategy=%s stage=%s tokens=%d latency_s=%.3f user=%s",
                     solved.request_id, job.route, chosen, solved.stage, result.tokens, latency_s, job.user)
         return solved
+
+    @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.002)
+    async def _predict(self, questions: list[str]) -> list[tuple]:
+        """Concurrent requests' decisions in one featurizer + probe pass (off the event loop).
+        Each gets its rows and its share of the batch's compute time."""
+        t0 = time.perf_counter()
+        acc, tok, lat = await asyncio.to_thread(self.decider.predict, questions)
+        share = (time.perf_counter() - t0) / len(questions)
+        return [(acc[i], tok[i], lat[i], share) for i in range(len(questions))]
 
     def record_autoscaling_stats(self) -> dict:
         return self.demand.rates()
@@ -213,7 +248,8 @@ class Router:
                 "predicted_latency_s": s.predicted_latency_s, "tokens": r.tokens, "prompt_tokens": s.prompt_tokens,
                 "latency_s": s.latency_s, "decision_s": s.decision_s, "within_budget": s.within_budget,
                 "stage": s.stage, "escalated": s.escalated, "prm_steps": r.trace.get("prm_steps"),
-                "top_utilities": s.top, "request_id": s.request_id}
+                "top_utilities": s.top, "request_id": s.request_id, "predicted_queue_s": s.predicted_queue_s,
+                "decision_wall_s": s.decision_wall_s, "load_aware": s.load_aware}
         return JSONResponse(body, headers=decision_headers(s.strategy, s.predicted_tokens, s.predicted_latency_s,
                                                            s.predicted_accuracy))
 

@@ -58,6 +58,9 @@ class Solved:
     finish_reason: str
     top: list
     request_id: str | None = None
+    predicted_queue_s: float = 0.0
+    decision_wall_s: float | None = None
+    load_aware: bool = False
 
     @property
     def stage(self) -> int | None:

@@ -53,12 +53,13 @@ def test_forced_strategy_runs_that_strategy(app):
 
 
 def test_latency_budget_is_respected(app):
-    table = httpx.get(app + "/v1/strategies", headers=HEADERS, timeout=30).json()["strategies"]
-    lat = {s["strategy"]: s["predicted_latency_s"] for s in table}
-    budget = sorted(lat.values())[1] * 1.01  # at least two strategies fit
+    # The load-aware router budgets SERVED latency (online estimates + queue), which it reports
+    # per request; a budget over the third-fastest estimate leaves at least three strategies.
+    top = post(app, "/v1/solve", {"question": "1 + 2"}).json()["top_utilities"]
+    budget = sorted(t["predicted_latency_s"] for t in top)[2] * 1.5
     for p in generate_problems(2, seed=5, levels=[3, 7]):
         body = post(app, "/v1/solve", {"question": p.question, "max_latency_s": budget}).json()
-        assert lat[body["strategy"]] <= budget and body["within_budget"]
+        assert body["predicted_latency_s"] <= budget and body["within_budget"]
 
 
 def test_openai_client_chat_and_completions(app):

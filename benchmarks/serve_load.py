@@ -1,0 +1,225 @@
+"""Overload behaviour of the Serve app: an open-loop Poisson ramp against the latency SLO.
+
+    python -m benchmarks.serve_load --json [--window-s 30] [--search-window-s 20]
+
+1. Finds the rate the default preset sustains with p95 within the router config's SLO
+   (load-awareness off: the plain router), doubling from --start-rate, then bisecting.
+2. At 0.5x, 1x, 2x, 4x that rate, replays CPU-world problems (they have answers) through
+   `/v1/solve` with Poisson arrivals (the tuning job's online load code) for three routers,
+   switched in place on one deployment (hot reload of the router config, same engines):
+   (a) load-aware, (b) load-awareness off, (c) the best static config: the strategy with the
+   best validation utility under the default preset's lambdas, forced on every request.
+Per router and load: p50/p95/p99 latency of answered requests, accuracy over every request
+sent (a shed one counts as not answered) and over answered ones, mean tokens, counts of
+200 / 429 / 5xx / lost (client timeout or connection error), and the strategy mix.
+Needs a probe artifact (`latte demo`) and its validation label table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _pct(xs, q):
+    return float(np.percentile(xs, q)) if len(xs) else None
+
+
+def best_static(val_labels: str, lambda_tokens: float, lambda_latency: float) -> dict:
+    """The static config maximizing mean soft label - lambdas x mean costs on validation."""
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(val_labels).to_pandas()
+    g = t.groupby("strategy_id")[["soft_label", "mean_tokens", "mean_latency_s"]].mean()
+    u = g["soft_label"] - lambda_tokens * g["mean_tokens"] - lambda_latency * g["mean_latency_s"]
+    sid = str(u.idxmax())
+    return {"strategy": sid, "val_accuracy": float(g.loc[sid, "soft_label"]),
+            "val_tokens": float(g.loc[sid, "mean_tokens"]), "val_queries": int(t["query_id"].nunique())}
+
+
+def summarize(res: list[dict], rate: float, window_s: float) -> dict:
+    ok = [r for r in res if r["status"] == 200]
+    lat = [r["latency_s"] for r in ok]
+    mix: dict[str, int] = {}
+    for r in ok:
+        mix[r["strategy"]] = mix.get(r["strategy"], 0) + 1
+    return {"rate_per_s": rate, "window_s": window_s, "sent": len(res), "ok_200": len(ok),
+            "shed_429": sum(r["status"] == 429 for r in res),
+            "server_5xx": sum(r["status"] >= 500 for r in res),
+            "other_4xx": sum(400 <= r["status"] < 500 and r["status"] != 429 for r in res),
+            "lost": sum(r["status"] == 0 for r in res),
+            "p50_s": _pct(lat, 50), "p95_s": _pct(lat, 95), "p99_s": _pct(lat, 99),
+            "p95_all_s": _pct([r["latency_s"] for r in res], 95),
+            "accuracy": float(np.mean([r["correct"] for r in res])) if res else None,
+            "accuracy_answered": float(np.mean([r["correct"] for r in ok])) if ok else None,
+            "mean_tokens": float(np.mean([r["tokens"] for r in ok])) if ok else None,
+            "strategy_mix": dict(sorted(mix.items(), key=lambda kv: -kv[1]))}
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+
+    def setup(self):
+        import ray
+        import yaml
+
+        from probe.router_config import RouterConfig
+        from benchmarks import deploy_and_wait
+
+        a = self.args
+        self.cfg = RouterConfig.load(a.router_config)
+        if not self.cfg.slo.p95_latency_s:
+            raise SystemExit(f"{a.router_config} states no slo.p95_latency_s; the ramp is measured against it")
+        self.slo = self.cfg.slo.p95_latency_s
+        token = self.cfg.resolved_token()
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.tmp = Path(tempfile.mkdtemp(prefix="serve_load-"))
+        self.paths = {}
+        for aware in (True, False):
+            d = self.cfg.model_dump()
+            d["load_control"]["aware"] = aware
+            d["artifact"] = str(self.cfg.artifact_path())
+            p = self.tmp / f"router_{'aware' if aware else 'off'}.yaml"
+            p.write_text(yaml.safe_dump(d))
+            self.paths[aware] = p
+        ray.init(ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
+        self.app_args = {"router_config": str(self.paths[False])}
+        deploy_and_wait(a.serve_config, self.app_args, a.port)
+        self.current = False
+        self.url = f"http://127.0.0.1:{a.port}"
+
+    def use(self, aware: bool):
+        from serve_app.deploy import reload_router
+
+        if aware != self.current:
+            reload_router(self.args.serve_config, self.paths[aware], self.app_args, http_port=self.args.port)
+            self.current = aware
+            time.sleep(2.0)
+
+    def queries(self, n: int, salt: int) -> list:
+        import random
+
+        from ttc.arithmetic import generate_problems
+
+        per_level = -(-n // 8)
+        probs = [p.to_query() for p in generate_problems(per_level, seed=self.args.seed + salt, prefix="load")]
+        random.Random(salt).shuffle(probs)
+        return probs[:n]
+
+    def window(self, rate: float, window_s: float, aware: bool, strategy: str | None, salt: int) -> dict:
+        from jobs.online_load import replay_stream
+
+        self.use(aware)
+        n = max(4, int(round(rate * window_s)))
+        extra = {"strategy": strategy} if strategy else {}
+        res = asyncio.run(replay_stream(self.url, self.queries(n, salt), rate, extra, self.headers,
+                                        self.args.timeout_s, seed=salt))
+        out = summarize(res, rate, window_s)
+        time.sleep(self.args.drain_s)  # let the pools drain before the next window
+        return out
+
+    def find_rate(self) -> dict:
+        """Largest rate (doubling, then bisecting) whose plain-router p95 is within the SLO."""
+        a, trace = self.args, []
+        good, bad, r = None, None, a.start_rate
+        while r <= a.max_rate:
+            s = self.window(r, a.search_window_s, False, None, salt=len(trace) + 1)
+            trace.append(s)
+            if s["p95_s"] is not None and s["p95_s"] <= self.slo and s["server_5xx"] == 0 and s["lost"] == 0:
+                good, r = r, r * 2
+            else:
+                bad = r
+                break
+        if good is None:
+            return {"sustained_rate_per_s": a.start_rate / 2, "note": "even --start-rate exceeded the SLO",
+                    "trace": trace}
+        for _ in range(a.bisect_steps if bad else 0):
+            mid = (good + bad) / 2
+            s = self.window(mid, a.search_window_s, False, None, salt=len(trace) + 1)
+            trace.append(s)
+            if s["p95_s"] is not None and s["p95_s"] <= self.slo and s["lost"] == 0:
+                good = mid
+            else:
+                bad = mid
+        return {"sustained_rate_per_s": good, "trace": trace}
+
+    def run(self) -> dict:
+        a = self.args
+        self.setup()
+        preset = self.cfg.preset(None)
+        static = best_static(a.val_labels, preset.lambda_tokens, preset.lambda_latency)
+        self.window(1.0, 4, False, None, salt=0)  # warm-up
+        t0 = time.perf_counter()
+        found = self.find_rate()
+        rate = found["sustained_rate_per_s"]
+        routers = {"a_load_aware": (True, None), "b_load_awareness_off": (False, None),
+                   "c_best_static": (False, static["strategy"])}
+        ramp = {name: [] for name in routers}
+        for k, mult in enumerate(a.levels):
+            for name, (aware, strategy) in routers.items():
+                s = self.window(rate * mult, a.window_s, aware, strategy, salt=1000 + k)  # same queries per level
+                s["load_multiple"] = mult
+                ramp[name].append(s)
+        import ray
+        from ray import serve
+
+        serve.shutdown()
+        ray.shutdown()  # before the JSON is printed: no late Ray log lines on stdout
+        return {"slo_p95_s": self.slo, "preset": self.cfg.default_preset,
+                "budget_fraction": self.cfg.load_control.slo_budget_fraction,
+                "max_in_flight": self.cfg.load_control.max_in_flight, "best_static": static,
+                "rate_search": found, "ramp": ramp, "bar": bar(ramp, a.levels, self.slo),
+                "wall_s": time.perf_counter() - t0}
+
+
+def bar(ramp: dict, levels: list[float], slo: float) -> dict:
+    if 2.0 not in levels or 0.5 not in levels:
+        return {"checked": False, "why": "the bar needs the 0.5x and 2x levels"}
+    at = {name: {s["load_multiple"]: s for s in rows} for name, rows in ramp.items()}
+    a2, a05 = at["a_load_aware"][2.0], at["a_load_aware"][0.5]
+
+    def over(s):
+        return s["p95_s"] is None or s["p95_s"] > slo
+
+    return {"checked": True,
+            "a_p95_within_slo_at_2x": a2["p95_s"] is not None and a2["p95_s"] <= slo,
+            "a_accuracy_2x_over_0_5x": a2["accuracy"] / a05["accuracy"] if a05["accuracy"] else None,
+            "a_accuracy_at_least_90pct": bool(a05["accuracy"] and a2["accuracy"] >= 0.9 * a05["accuracy"]),
+            "b_exceeds_slo_at_2x": over(at["b_load_awareness_off"][2.0]),
+            "c_exceeds_slo_at_2x": over(at["c_best_static"][2.0]),
+            "no_5xx": all(s["server_5xx"] == 0 for rows in ramp.values() for s in rows),
+            "none_lost": all(s["lost"] == 0 for rows in ramp.values() for s in rows)}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--router-config", default="cluster/serve/router_cpu.yaml")
+    ap.add_argument("--serve-config", default="cluster/serve/cpu_world.yaml")
+    ap.add_argument("--val-labels", default="runs/demo/labels/labels_val.parquet")
+    ap.add_argument("--window-s", type=float, default=30.0, help="seconds of arrivals per (router, load)")
+    ap.add_argument("--search-window-s", type=float, default=20.0, help="seconds per rate-search window")
+    ap.add_argument("--start-rate", type=float, default=2.0)
+    ap.add_argument("--max-rate", type=float, default=64.0)
+    ap.add_argument("--bisect-steps", type=int, default=2)
+    ap.add_argument("--levels", type=float, nargs="+", default=[0.5, 1.0, 2.0, 4.0])
+    ap.add_argument("--timeout-s", type=float, default=60.0, help="client timeout (a request past it is lost)")
+    ap.add_argument("--drain-s", type=float, default=5.0)
+    ap.add_argument("--port", type=int, default=8766)
+    ap.add_argument("--seed", type=int, default=4242)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    from ttc.runtime import configure_inprocess_vllm
+
+    configure_inprocess_vllm()
+    print(json.dumps(Bench(args).run(), indent=2 if args.json else None))
+
+
+if __name__ == "__main__":
+    main()

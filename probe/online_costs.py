@@ -1,0 +1,174 @@
+"""Served costs, online: what each strategy costs where it is paid, and what the queue adds.
+
+The probe artifact's cost table measures strategies served alone, in process. A served
+request also pays the proxy and handle hops, and under load the pools' queues dominate.
+Three pieces, all pure (no Ray), used by the router for every decision:
+
+- `OnlineCosts`: per-strategy service latency and tokens, seeded from the cost table and
+  followed by an EWMA of what the router observes, with the running error of its predictions.
+- `QueueModel`: each pool's queueing delay from its live stats, pending work / throughput.
+  With continuous batching a new engine request does not wait for the backlog to drain but
+  shares the batch; its slowdown is still about the backlog's drain time (its per-sequence
+  rate is throughput / active sequences), so one figure serves both views.
+- `choose_or_shed`: the utility argmax over strategies predicted to fit a latency budget,
+  where predicted latency = service latency + rounds on each pool x that pool's delay;
+  when none fits, a shed verdict with a Retry-After.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from probe.selection import select
+
+POOLS = ("policy", "prm")
+
+
+def pool_rounds(spec) -> dict[str, float]:
+    """Sequential calls a strategy makes on each pool (each waits that pool's queue once).
+    Beam search makes one policy and one PRM call per iteration; the seed is its iteration
+    cap (conservative) until the router observes how many it ran."""
+    if spec.method == "beam_search":
+        return {"policy": float(spec.max_iterations), "prm": float(spec.max_iterations)}
+    return {"policy": 1.0, "prm": 1.0 if spec.uses_prm else 0.0}
+
+
+class OnlineCosts:
+    """Per-strategy served service latency (queue excluded), tokens and pool rounds."""
+
+    def __init__(self, ids: list[str], tokens, latency_s, rounds: list[dict[str, float]], alpha: float = 0.2):
+        if not 0 < alpha <= 1:
+            raise ValueError(f"alpha must be in (0, 1], got {alpha}")
+        self.ids = list(ids)
+        self.index = {s: j for j, s in enumerate(self.ids)}
+        self.tokens = np.asarray(tokens, dtype=np.float64).copy()
+        self.service_s = np.asarray(latency_s, dtype=np.float64).copy()
+        self.rounds = np.array([[r.get(p, 0.0) for p in POOLS] for r in rounds], dtype=np.float64)
+        self.alpha = alpha
+        self.observations = 0
+        # Running mean absolute relative error of the predictions made at decision time.
+        self._lat_err = 0.0
+        self._tok_err = 0.0
+
+    def queue_s(self, delays: dict[str, float]) -> np.ndarray:
+        """[S] queueing delay each strategy would wait: its rounds on each pool x the pool's delay."""
+        d = np.array([max(0.0, float(delays.get(p, 0.0))) for p in POOLS])
+        return self.rounds @ d
+
+    def predict(self, delays: dict[str, float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(tokens [S], total latency [S], queue part [S]) under the given pool delays."""
+        q = self.queue_s(delays or {})
+        return self.tokens.copy(), self.service_s + q, q
+
+    def observe(self, sid: str, tokens: float, latency_s: float, predicted_tokens: float,
+                predicted_latency_s: float, queue_s: float = 0.0, rounds: dict[str, float] | None = None) -> None:
+        """One served request: `latency_s` as observed, `queue_s` the queue part predicted for it.
+        The service estimate follows observed - predicted queue (at least a tenth of the
+        observation, so a queue overestimate cannot drive it to zero)."""
+        j = self.index[sid]
+        a = self.alpha
+        service = max(float(latency_s) - float(queue_s), 0.1 * float(latency_s))
+        self.service_s[j] += a * (service - self.service_s[j])
+        self.tokens[j] += a * (float(tokens) - self.tokens[j])
+        if rounds:
+            for k, p in enumerate(POOLS):
+                if p in rounds:
+                    self.rounds[j, k] += a * (float(rounds[p]) - self.rounds[j, k])
+        self.observations += 1
+        n = self.observations
+        self._lat_err += (abs(predicted_latency_s - latency_s) / max(latency_s, 1e-9) - self._lat_err) / n
+        self._tok_err += (abs(predicted_tokens - tokens) / max(tokens, 1.0) - self._tok_err) / n
+
+    def errors(self) -> dict:
+        return {"observations": self.observations, "latency_mean_relative_error": self._lat_err,
+                "tokens_mean_relative_error": self._tok_err}
+
+    def table(self) -> list[dict]:
+        return [{"strategy": s, "service_latency_s": float(self.service_s[j]), "tokens": float(self.tokens[j]),
+                 **{f"{p}_rounds": float(self.rounds[j, k]) for k, p in enumerate(POOLS)}}
+                for j, s in enumerate(self.ids)]
+
+
+@dataclass
+class PoolStats:
+    """One pool's live stats: work pending in it now, and cumulative work done and seconds
+    busy (tokens for the policy pool, step scorings for the PRM pool)."""
+
+    pending_work: float
+    work_done: float
+    busy_s: float
+
+
+class QueueModel:
+    """Queueing delay per pool = pending work / the rate the pool works at when busy.
+
+    The rate is work done over busy seconds between polls (at least `min_busy_s` apart),
+    smoothed: recent throughput would measure what the traffic asked, not what the pool
+    can do. Until a pool has a rate, it claims no delay (a cold pool would shed everything)."""
+
+    def __init__(self, pools=POOLS, alpha: float = 0.3, min_busy_s: float = 0.5):
+        self.alpha, self.min_busy_s = alpha, min_busy_s
+        self.rate = {p: None for p in pools}
+        self.delay_s = {p: 0.0 for p in pools}
+        self._ref: dict[str, tuple[float, float]] = {}
+
+    def update(self, pool: str, stats: PoolStats) -> float:
+        ref = self._ref.get(pool)
+        if ref is None or stats.busy_s < ref[1] or stats.work_done < ref[0]:  # first poll or a restart
+            self._ref[pool] = (stats.work_done, stats.busy_s)
+        elif stats.busy_s - ref[1] >= self.min_busy_s:
+            sample = (stats.work_done - ref[0]) / (stats.busy_s - ref[1])
+            if sample > 0:
+                old = self.rate.get(pool)
+                self.rate[pool] = sample if old is None else old + self.alpha * (sample - old)
+            self._ref[pool] = (stats.work_done, stats.busy_s)
+        rate, pending = self.rate.get(pool), max(0.0, float(stats.pending_work))
+        self.delay_s[pool] = pending / rate if rate and pending > 0 else 0.0
+        return self.delay_s[pool]
+
+    def delays(self) -> dict[str, float]:
+        return dict(self.delay_s)
+
+
+@dataclass
+class Verdict:
+    """A strategy to run, or (index None) a shed with the seconds after which to retry."""
+
+    index: int | None
+    tokens: np.ndarray
+    latency_s: np.ndarray
+    queue_s: np.ndarray
+    feasible: bool
+    retry_after_s: int | None = None
+    reason: str = ""
+
+
+def retry_after(excess_s: float, max_s: int = 30) -> int:
+    """Whole seconds (HTTP Retry-After) until a request may fit: the predicted excess over
+    the budget, at least 1 and at most `max_s` (a client should come back, not give up)."""
+    if not math.isfinite(excess_s):
+        return max_s
+    return int(min(max_s, max(1, math.ceil(excess_s))))
+
+
+def choose_or_shed(acc: np.ndarray, costs: OnlineCosts, delays: dict[str, float], lambda_tokens: float = 0.0,
+                   lambda_latency: float = 0.0, max_tokens: float | None = None,
+                   budget_s: float | None = None) -> Verdict:
+    """For one query (acc: [S] predicted accuracy), the utility argmax among strategies
+    predicted to fit the token and latency budgets, with served latency = service + queue.
+    Without a latency budget nothing is shed. A token budget that nothing fits falls back to
+    the cheapest strategy (as `select` does); a latency budget that nothing fits sheds."""
+    tok, lat, queue = costs.predict(delays)
+    sel = select(acc[None, :], tok, lat, lambda_tokens, lambda_latency, max_tokens, budget_s)
+    j = int(sel.index[0])
+    if budget_s is None or lat.min() <= budget_s:
+        return Verdict(j, tok, lat, queue, bool(sel.feasible[0]))
+    k = int(np.argmin(lat))
+    # Waiting helps only with the queue part: retry once the queue has drained by the excess.
+    wait = min(lat[k] - budget_s, queue[k]) if queue[k] > 0 else lat[k] - budget_s
+    reason = (f"no strategy is predicted to finish within {budget_s:.3g} s: the fastest, {costs.ids[k]}, "
+              f"is predicted {lat[k]:.3g} s ({queue[k]:.3g} s of it queueing)")
+    return Verdict(None, tok, lat, queue, False, retry_after(wait), reason)

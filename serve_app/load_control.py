@@ -1,0 +1,147 @@
+"""The router's load-aware decisions: admission, served-cost estimates, queue polling, shedding.
+
+Thin Ray-facing glue around `probe.online_costs` (the logic): it polls the pools'
+`load_stats` every `stats_poll_s` (never per request), bounds the requests in flight,
+and turns "nothing fits the latency budget" into `Overloaded` (HTTP 429 + Retry-After,
+OpenAI's error shape).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import numpy as np
+from fastapi import HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from probe.online_costs import POOLS, OnlineCosts, PoolStats, QueueModel, Verdict, choose_or_shed, pool_rounds, \
+    retry_after
+from serve_app.load_metrics import LoadMetrics
+
+logger = logging.getLogger("ray.serve")
+
+
+class Overloaded(HTTPException):
+    """429 with Retry-After: the request was shed (too many in flight, or no strategy fits)."""
+
+    def __init__(self, message: str, retry_after_s: int, reason: str):
+        super().__init__(429, message, headers={"Retry-After": str(int(retry_after_s))})
+        self.reason = reason
+
+
+async def overloaded_response(request: Request, exc: Overloaded) -> JSONResponse:
+    return JSONResponse(status_code=429, headers=exc.headers, content={"error": {
+        "message": exc.detail, "type": "rate_limit_error", "param": None, "code": "overloaded"}})
+
+
+class LoadControl:
+    def __init__(self, cfg, grid, strategy_table: list[dict], pools: dict):
+        """cfg: probe.router_config.LoadControl; strategy_table: Decider.strategy_table() rows;
+        pools: {"policy": handle, "prm": handle} with a `load_stats` method."""
+        self.cfg, self.pools = cfg, pools
+        ids = [r["strategy"] for r in strategy_table]
+        self.costs = OnlineCosts(ids, [r["predicted_tokens"] for r in strategy_table],
+                                 [r["predicted_latency_s"] for r in strategy_table],
+                                 [pool_rounds(grid[s]) for s in ids], alpha=cfg.ewma_alpha)
+        self.queues = QueueModel()
+        self.metrics = LoadMetrics()
+        self.in_flight = 0
+        self._poller: asyncio.Task | None = None
+
+    # --- admission -------------------------------------------------------------------
+    @contextlib.contextmanager
+    def admitted(self):
+        """Hold one of `max_in_flight` slots for the request's lifetime, or shed it."""
+        if self.in_flight >= self.cfg.max_in_flight:
+            self.metrics.shed_request("admission")
+            wait = max(self.queues.delays().values(), default=0.0)
+            raise Overloaded(f"the router is running {self.in_flight} requests, its limit; retry later",
+                             retry_after(wait), "admission")
+        self._ensure_poller()
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+
+    # --- decisions -------------------------------------------------------------------
+    def budget(self, max_latency_s: float | None, slo_p95_s: float | None) -> float | None:
+        """A request's own budget as given; the SLO's p95 scaled to what a mean may use."""
+        if max_latency_s is not None:
+            return float(max_latency_s)
+        return slo_p95_s * self.cfg.slo_budget_fraction if slo_p95_s else None
+
+    def choose(self, acc_row: np.ndarray, lambda_tokens: float, lambda_latency: float,
+               max_tokens: float | None, budget_s: float | None) -> Verdict:
+        verdict = choose_or_shed(acc_row, self.costs, self.queues.delays(), lambda_tokens, lambda_latency,
+                                 max_tokens, budget_s)
+        if verdict.index is None:
+            self.metrics.shed_request("budget")
+        return verdict
+
+    def observe(self, sid: str, result, latency_s: float, predicted_tokens: float, predicted_latency_s: float,
+                queue_s: float) -> None:
+        iters = result.trace.get("iterations")
+        rounds = {"policy": float(iters), "prm": float(iters)} if isinstance(iters, (int, float)) else None
+        self.costs.observe(sid, result.tokens, latency_s, predicted_tokens, predicted_latency_s, queue_s, rounds)
+        self.metrics.cost_errors(self.costs.errors())
+
+    # --- pool stats ------------------------------------------------------------------
+    def _ensure_poller(self) -> None:
+        if self._poller is None or self._poller.done():
+            self._poller = asyncio.get_running_loop().create_task(self._poll())
+
+    async def _poll(self) -> None:
+        while True:
+            for pool in POOLS:
+                try:
+                    s = await asyncio.wait_for(self.pools[pool].load_stats.remote(), timeout=2.0)
+                    self.queues.update(pool, PoolStats(s["pending_work"], s["work_done"], s["busy_s"]))
+                except Exception as exc:  # a pool restarting: keep the last estimate
+                    logger.debug("load_stats of %s failed: %s", pool, exc)
+            self.metrics.queue_delays(self.queues.delays())
+            await asyncio.sleep(self.cfg.stats_poll_s)
+
+    def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+
+
+def decide_row(load: LoadControl, ids: list[str], acc, tok, lat, knobs: dict, slo_p95_s: float | None,
+               forced: str | None = None, top_k: int = 5) -> dict:
+    """One request's decision from its probe rows (acc/tok/lat: [S], the artifact's costs).
+
+    Load-aware: served costs (online service + queue) against the budget, shedding when
+    nothing fits (a forced strategy too, when it cannot fit). Off: the artifact's costs
+    and `select`'s budget rule, as before (never sheds)."""
+    from probe.selection import select
+
+    lt, ll = knobs.get("lambda_tokens", 0.0), knobs.get("lambda_latency", 0.0)
+    budget = None
+    if load.cfg.aware:
+        budget = load.budget(knobs.get("max_latency_s"), slo_p95_s)
+        v = load.choose(np.asarray(acc), lt, ll, knobs.get("max_tokens"), budget)
+        if v.index is None:
+            raise Overloaded(v.reason, v.retry_after_s, "budget")
+        tok, lat, queue, feasible, j = v.tokens, v.latency_s, v.queue_s, v.feasible, v.index
+    else:
+        sel = select(np.asarray(acc)[None, :], tok, lat, lt, ll, knobs.get("max_tokens"), knobs.get("max_latency_s"))
+        queue, feasible, j = np.zeros(len(ids)), bool(sel.feasible[0]), int(sel.index[0])
+    if forced is not None:
+        j = ids.index(forced)
+        if budget is not None and lat[j] > budget:
+            load.metrics.shed_request("budget")
+            wait = min(lat[j] - budget, queue[j]) if queue[j] > 0 else lat[j] - budget
+            raise Overloaded(f"strategy {forced} is predicted to take {lat[j]:.3g} s ({queue[j]:.3g} s of it "
+                             f"queueing), over the {budget:.3g} s budget", retry_after(wait), "budget")
+    u = np.asarray(acc) - lt * tok - ll * lat
+    with np.errstate(invalid="ignore"):
+        order = np.argsort(-np.nan_to_num(u, nan=-np.inf, neginf=-1e300), kind="stable")[:top_k]
+    top = [{"strategy": ids[k], "utility": float(u[k]) if np.isfinite(u[k]) else None,
+            "predicted_accuracy": float(acc[k]), "predicted_tokens": float(tok[k]),
+            "predicted_latency_s": float(lat[k])} for k in order]
+    return {"strategy": ids[j], "predicted_accuracy": float(acc[j]), "predicted_tokens": float(tok[j]),
+            "predicted_latency_s": float(lat[j]), "predicted_queue_s": float(queue[j]), "feasible": feasible,
+            "top": top}

@@ -1,0 +1,39 @@
+"""Prometheus series of the load-aware path (`ray.util.metrics`): shed requests, the
+queue-delay estimate per pool and the online cost estimate's error.
+
+Kept apart from the router's other metrics so both can change independently; outside a
+Ray worker (unit tests) every method is a no-op.
+"""
+
+from __future__ import annotations
+
+
+class LoadMetrics:
+    def __init__(self):
+        try:
+            from ray.util.metrics import Counter, Gauge
+
+            self.shed = Counter("latte_shed_requests", "requests refused with 429, by reason (admission|budget)",
+                                tag_keys=("reason",))
+            self.queue_delay = Gauge("latte_queue_delay_seconds", "estimated queueing delay per pool",
+                                     tag_keys=("pool",))
+            self.cost_error = Gauge("latte_online_cost_error",
+                                    "running mean abs relative error of predicted vs observed served cost",
+                                    tag_keys=("quantity",))
+            self.enabled = True
+        except Exception:
+            self.enabled = False
+
+    def shed_request(self, reason: str) -> None:
+        if self.enabled:
+            self.shed.inc(tags={"reason": reason})
+
+    def queue_delays(self, delays: dict[str, float]) -> None:
+        if self.enabled:
+            for pool, s in delays.items():
+                self.queue_delay.set(s, tags={"pool": pool})
+
+    def cost_errors(self, errors: dict) -> None:
+        if self.enabled:
+            self.cost_error.set(errors["latency_mean_relative_error"], tags={"quantity": "latency"})
+            self.cost_error.set(errors["tokens_mean_relative_error"], tags={"quantity": "tokens"})

@@ -1,0 +1,93 @@
+"""Pure logic of the load-aware router: online costs, queue delay, budgeted choice, shedding."""
+
+import numpy as np
+import pytest
+
+from probe.online_costs import OnlineCosts, PoolStats, QueueModel, choose_or_shed, pool_rounds, retry_after
+from ttc.grid import StrategySpec
+
+IDS = ["majority/n=1", "weighted_best_of_n/n=8", "beam_search/n=8/m=2/it=10"]
+
+
+def costs(alpha=0.5):
+    rounds = [pool_rounds(StrategySpec.from_id(s)) for s in IDS]
+    return OnlineCosts(IDS, tokens=[60, 500, 900], latency_s=[0.1, 0.3, 0.8], rounds=rounds, alpha=alpha)
+
+
+def test_pool_rounds_follow_the_method():
+    assert pool_rounds(StrategySpec.from_id("majority/n=4")) == {"policy": 1.0, "prm": 0.0}
+    assert pool_rounds(StrategySpec.from_id("best_of_n/n=4")) == {"policy": 1.0, "prm": 1.0}
+    assert pool_rounds(StrategySpec.from_id("beam_search/n=8/m=2/it=10")) == {"policy": 10.0, "prm": 10.0}
+
+
+def test_estimates_start_at_the_seed_and_follow_observations():
+    c = costs(alpha=0.5)
+    tok, lat, q = c.predict()
+    assert tok.tolist() == [60, 500, 900] and lat.tolist() == [0.1, 0.3, 0.8] and not q.any()
+    c.observe("majority/n=1", tokens=80, latency_s=0.3, predicted_tokens=60, predicted_latency_s=0.1)
+    tok, lat, _ = c.predict()
+    assert tok[0] == pytest.approx(70) and lat[0] == pytest.approx(0.2)
+    assert lat[1] == 0.3  # other strategies untouched
+    err = c.errors()
+    assert err["observations"] == 1
+    assert err["latency_mean_relative_error"] == pytest.approx(abs(0.1 - 0.3) / 0.3)
+    assert err["tokens_mean_relative_error"] == pytest.approx(20 / 80)
+    # A perfect prediction halves the running mean error.
+    c.observe("majority/n=1", tokens=80, latency_s=0.3, predicted_tokens=80, predicted_latency_s=0.3)
+    assert c.errors()["latency_mean_relative_error"] == pytest.approx(abs(0.1 - 0.3) / 0.3 / 2)
+
+
+def test_observed_queue_time_is_not_learned_as_service_time():
+    c = costs(alpha=1.0)
+    c.observe("majority/n=1", tokens=60, latency_s=1.3, predicted_tokens=60, predicted_latency_s=1.3, queue_s=1.0)
+    assert c.predict()[1][0] == pytest.approx(0.3)
+    # Observed beam iterations replace the conservative seed of rounds.
+    c.observe(IDS[2], tokens=900, latency_s=0.8, predicted_tokens=900, predicted_latency_s=0.8,
+              rounds={"policy": 4, "prm": 4})
+    _, _, q = c.predict({"policy": 0.1, "prm": 0.05})
+    assert q[2] == pytest.approx(4 * 0.1 + 4 * 0.05) and q[0] == pytest.approx(0.1)
+
+
+def test_queue_delay_is_pending_work_over_the_busy_rate():
+    qm = QueueModel(alpha=0.5, min_busy_s=0.5)
+    # A cold pool claims no delay, whatever is pending.
+    assert qm.update("policy", PoolStats(pending_work=5000, work_done=0, busy_s=0)) == 0
+    # 1000 tokens in 1 busy second: 2000 pending tokens are 2 s of delay.
+    assert qm.update("policy", PoolStats(pending_work=2000, work_done=1000, busy_s=1.0)) == pytest.approx(2.0)
+    # Idle time does not dilute the rate (busy seconds do not advance while idle) ...
+    assert qm.update("policy", PoolStats(pending_work=0, work_done=1000, busy_s=1.0)) == 0
+    # ... and a slower busy second (500 tokens/s) moves it halfway (alpha 0.5): 750 tokens/s.
+    assert qm.update("policy", PoolStats(pending_work=1500, work_done=1500, busy_s=2.0)) == pytest.approx(2.0)
+    # Polls closer than min_busy_s keep the rate; a restarted pool (counters back to 0) re-bases.
+    assert qm.update("policy", PoolStats(pending_work=750, work_done=1600, busy_s=2.1)) == pytest.approx(1.0)
+    assert qm.update("policy", PoolStats(pending_work=750, work_done=0, busy_s=0)) == pytest.approx(1.0)
+    assert qm.delays() == {"policy": pytest.approx(1.0), "prm": 0.0}
+
+
+def test_budgeted_choice_moves_cheaper_as_the_queue_grows_then_sheds():
+    c = costs()
+    acc = np.array([0.5, 0.8, 0.9])  # accuracy grows with cost
+    chosen = []
+    for d in (0.0, 0.05, 0.4, 2.0):
+        v = choose_or_shed(acc, c, {"policy": d, "prm": d}, budget_s=1.0)
+        chosen.append(None if v.index is None else IDS[v.index])
+    assert chosen == [IDS[2], IDS[1], IDS[0], None]
+    v = choose_or_shed(acc, c, {"policy": 2.0, "prm": 2.0}, budget_s=1.0)
+    assert v.retry_after_s == 2 and "majority/n=1" in v.reason  # fastest: 0.1 + 2.0 s, 1.1 s over
+    # Without a budget nothing is shed, whatever the queue.
+    assert choose_or_shed(acc, c, {"policy": 50.0}).index == 2
+
+
+def test_budget_below_the_unloaded_fastest_sheds_with_a_short_retry():
+    v = choose_or_shed(np.array([0.5, 0.8, 0.9]), costs(), {}, budget_s=0.01)
+    assert v.index is None and v.retry_after_s == 1
+
+
+def test_retry_after_is_whole_seconds_within_bounds():
+    assert retry_after(0.0) == 1 and retry_after(0.2) == 1 and retry_after(3.2) == 4
+    assert retry_after(1e6) == 30 and retry_after(float("inf")) == 30 and retry_after(-5) == 1
+
+
+def test_bad_alpha_is_refused():
+    with pytest.raises(ValueError, match="alpha"):
+        OnlineCosts(IDS, [1, 1, 1], [1, 1, 1], [{}, {}, {}], alpha=0)

@@ -1,0 +1,53 @@
+"""Overload through the real Serve app: a latency budget nothing can meet is shed with a 429,
+Retry-After and OpenAI's error shape (never a 5xx), as the official client sees it."""
+
+import concurrent.futures as cf
+
+import httpx
+import pytest
+
+from tests.support import SERVE_TOKEN as TOKEN
+
+HEADERS = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def app(serve_deployment):
+    return serve_deployment["base"]
+
+
+def test_unmeetable_budget_is_shed_with_retry_after(app):
+    import openai
+
+    client = openai.OpenAI(base_url=app + "/v1", api_key=TOKEN, max_retries=0)  # the client retries 429s
+    with pytest.raises(openai.RateLimitError) as info:
+        client.post("/solve", cast_to=object, body={"question": "3 + 4 * 2", "max_latency_s": 1e-4})
+    err = info.value
+    assert err.status_code == 429
+    retry = int(err.response.headers["retry-after"])
+    assert 1 <= retry <= 30
+    assert err.body["type"] == "rate_limit_error" and err.body["code"] == "overloaded"
+    assert "no strategy is predicted to finish within" in err.body["message"]
+    # A forced strategy over the budget is shed too; a reachable budget is served.
+    with pytest.raises(openai.RateLimitError):
+        client.post("/solve", cast_to=object,
+                    body={"question": "3 + 4", "max_latency_s": 1e-4, "strategy": "majority/n=4"})
+    ok = client.post("/solve", cast_to=object, body={"question": "3 + 4", "max_latency_s": 60})
+    assert ok["within_budget"] and ok["load_aware"] and ok["predicted_latency_s"] <= 60
+
+
+def test_burst_of_unmeetable_and_meetable_budgets_has_no_5xx(app):
+    def one(i):
+        budget = 1e-4 if i % 2 else 60.0
+        r = httpx.post(app + "/v1/solve", json={"question": f"{i} + 2", "max_latency_s": budget},
+                       headers=HEADERS, timeout=120)
+        return budget, r.status_code, r.headers.get("retry-after"), r.json()
+
+    with cf.ThreadPoolExecutor(8) as ex:
+        res = list(ex.map(one, range(16)))
+    assert all(status < 500 for _, status, _, _ in res)
+    for budget, status, retry, body in res:
+        if budget < 1:
+            assert status == 429 and retry and body["error"]["code"] == "overloaded"
+        else:
+            assert status == 200 and body["answer"] is not None, body
