@@ -50,7 +50,8 @@ def run(out: Path, per_level: dict[str, int], replicas: int, resamples: int, see
         train_labels=str(paths["train"]), val_labels=str(paths["val"]), out_dir=str(out / "probe"),
         recipe=recipe, seed=seed))
     ev = evaluate.run(evaluate.EvaluateConfig(test_labels=str(paths["test"]), artifact=str(out / "probe"),
-                                              out_dir=str(out / "report"), recipe=recipe))
+                                              out_dir=str(out / "report"), recipe=recipe,
+                                              train_labels=str(paths["train"])))
     headline = {
         "report": str(out / "report"),
         "queries": {k: 8 * v for k, v in per_level.items()},

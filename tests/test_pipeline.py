@@ -53,9 +53,18 @@ def test_probe_and_evaluation_on_labeled_splits(labeled, tmp_path):
         max_epochs=5))
     assert probe["epochs"] >= 1 and probe["grid_hash"]
     s = evaluate.run(evaluate.EvaluateConfig(test_labels=str(paths["test"]), artifact=str(tmp_path / "probe"),
-                                             out_dir=str(tmp_path / "report"), sweep_points=8))
-    for f in ("summary.json", "report.md", "accuracy_vs_tokens.png", "accuracy_vs_latency.png"):
+                                             out_dir=str(tmp_path / "report"), sweep_points=8,
+                                             train_labels=str(paths["train"])))
+    for f in ("summary.json", "report.md", "accuracy_vs_tokens.png", "accuracy_vs_latency.png",
+              "chosen_strategy_shares.png"):
         assert (tmp_path / "report" / f).stat().st_size > 0
+    # The baselines that keep it honest are there, scored on the same test rows.
+    assert s["lookup_router"]["available"] and s["lookup_router"]["levels"] == list(range(1, 9))
+    assert s["learned_minus_lookup_area"]["paper"].keys() == {"tokens", "latency"}
+    assert len(s["latency_budgets"]) == len(STRATEGIES)
+    assert s["tokens_to_match"]["all"]["oracle"]["reached"]
+    if s["split_oracle"]["available"]:
+        assert s["split_oracle"]["best_split_oracle"]["accuracy"] <= s["oracle_best"]["accuracy"] + 1e-9
     best_static = s["best_static"]["accuracy"]
     assert s["oracle_best"]["accuracy"] >= best_static >= s["random"]["accuracy"] - 1e-9
     assert len(s["adaptive_at_static_tokens"]) == len(STRATEGIES)
@@ -94,3 +103,17 @@ def test_labels_for_another_grid_are_refused(labeled, query_file):
                               strategies=["majority/n=1"], resamples=10)
     with pytest.raises(ValueError, match="grid_hash"):
         label.run(other)
+
+
+def test_shifted_set_report(labeled, small_artifact, tmp_path):
+    """The shifted query set, labeled by the real engines, gets the same report under its name."""
+    from jobs.shift import evaluate_shift, shifted_queries
+    from ttc.queries import write_queries
+
+    queries = shifted_queries(per_level=1)
+    assert all(q.query_id.startswith("shift-") and q.source == "arithmetic/mul_heavy" for q in queries)
+    lab = label.run(cfg(write_queries(queries, tmp_path / "shift.parquet"), tmp_path / "labels"))
+    s = evaluate_shift(lab["table"], small_artifact["path"], tmp_path / "report",
+                       train_labels=small_artifact["splits"]["train"], sweep_points=6)
+    assert s["test_queries"] == len(queries) and "mul_heavy" in s["query_set"]
+    assert "mul_heavy" in (tmp_path / "report" / "report.md").read_text()

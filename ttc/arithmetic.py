@@ -52,40 +52,78 @@ def apply_op(value: int, op: str, operand: int) -> int:
     raise ValueError(f"unknown operator {op!r}")
 
 
-def _pick_op(rng: random.Random, value: int) -> tuple[str, int]:
+# Distribution shifts, to evaluate a router away from its training distribution: operator weights
+# before rejection sampling. None is the world's own uniform draw (the models were trained on it);
+# a mix only re-weights operators, so every step stays one the world knows. After rejection,
+# "mul_heavy" has 38% '*' steps against 24% by default (measured on 1,600 problems).
+OP_MIXES: dict[str, dict[str, float]] = {
+    "mul_heavy": {"+": 1.0, "-": 1.0, "*": 6.0},
+}
+
+
+def _pick_op(rng: random.Random, value: int, op_weights: dict[str, float] | None = None) -> tuple[str, int]:
     # Rejection sampling keeps every intermediate in 0..MAX_VALUE; '*' by 0 or 1
     # is excluded because it makes a step trivially guessable.
+    ops, weights = ("+-*", None) if op_weights is None else (list(op_weights), list(op_weights.values()))
     while True:
-        op = rng.choice("+-*")
+        # The default keeps rng.choice so the default distribution draws exactly as before.
+        op = rng.choice(ops) if weights is None else rng.choices(ops, weights)[0]
         operand = rng.randint(2, 9) if op == "*" else rng.randint(1, 9)
         result = apply_op(value, op, operand)
         if 0 <= result <= MAX_VALUE:
             return op, operand
 
 
-def make_problem(rng: random.Random, level: int, query_id: str) -> Problem:
+def check_op_weights(op_weights: dict[str, float] | None) -> dict[str, float] | None:
+    if op_weights is None:
+        return None
+    bad = [op for op in op_weights if op not in ("+", "-", "*")]
+    if bad or not op_weights:
+        raise ValueError(f"operator weights must be over '+', '-', '*', got {sorted(op_weights)}")
+    if any(not w >= 0 for w in op_weights.values()) or not (op_weights.get("+", 0) > 0 and op_weights.get("-", 0) > 0):
+        # Every value in 0..99 admits a '+' or a '-' step, so rejection sampling always ends.
+        raise ValueError(f"operator weights must be >= 0 with '+' and '-' > 0, got {op_weights}")
+    return dict(op_weights)
+
+
+def op_mix(name: str | None) -> dict[str, float] | None:
+    if name is None:
+        return None
+    if name not in OP_MIXES:
+        raise ValueError(f"unknown operator mix {name!r}; known: {sorted(OP_MIXES)}")
+    return OP_MIXES[name]
+
+
+def make_problem(rng: random.Random, level: int, query_id: str,
+                 op_weights: dict[str, float] | None = None, source: str = "arithmetic") -> Problem:
     if not MIN_LEVEL <= level <= MAX_LEVEL:
         raise ValueError(f"difficulty level must be in {MIN_LEVEL}..{MAX_LEVEL}, got {level}")
+    op_weights = check_op_weights(op_weights)
     start = rng.randint(1, 9)
     value = start
     ops = []
     for _ in range(level):
-        op, operand = _pick_op(rng, value)
+        op, operand = _pick_op(rng, value, op_weights)
         value = apply_op(value, op, operand)
         ops.append((op, operand))
     question = str(start) + "".join(f" {op} {operand}" for op, operand in ops)
     return Problem(query_id=query_id, question=question, answer=str(value), difficulty=level,
-                   start=start, ops=tuple(ops))
+                   source=source, start=start, ops=tuple(ops))
 
 
 def generate_problems(n_per_level: int, seed: int, levels=range(MIN_LEVEL, MAX_LEVEL + 1),
-                      prefix: str = "arith") -> list[Problem]:
-    """n_per_level problems for each level; the same seed always gives the same set."""
+                      prefix: str = "arith", mix: str | None = None) -> list[Problem]:
+    """n_per_level problems for each level; the same seed always gives the same set.
+
+    `mix` names an operator mix of OP_MIXES (a distribution shift); None is the world's own.
+    Shifted problems carry source `arithmetic/<mix>`."""
     rng = random.Random(seed)
+    weights = op_mix(mix)
+    source = "arithmetic" if mix is None else f"arithmetic/{mix}"
     problems = []
     for level in levels:
         for i in range(n_per_level):
-            problems.append(make_problem(rng, level, f"{prefix}-s{seed}-l{level}-{i}"))
+            problems.append(make_problem(rng, level, f"{prefix}-s{seed}-l{level}-{i}", weights, source))
     return problems
 
 
