@@ -87,6 +87,30 @@ def length_feature(questions: list[str]) -> np.ndarray:
 FEATURIZERS = ("minilm", "policy_hidden", "policy_prefill")
 
 
+def featurizer_record(featurizer, dim: int) -> dict:
+    """What an artifact keeps about the featurizer it was trained on (name, width, layers)."""
+    rec = {"name": featurizer.name, "dim": int(dim)}
+    layers = getattr(featurizer, "layers", None)
+    if layers is not None:
+        rec["layers"] = list(layers)
+    return rec
+
+
+def check_featurizer(artifact, featurizer) -> None:
+    """Refuse to serve an artifact with a featurizer other than the one it was trained on."""
+    rec = (artifact.extra or {}).get("featurizer") or {"name": artifact.featurizer}
+    if featurizer.name != artifact.featurizer:
+        raise ValueError(f"the probe artifact was trained on featurizer {artifact.featurizer!r}, "
+                         f"not {featurizer.name!r}")
+    if "dim" in rec and featurizer.dim != rec["dim"]:
+        raise ValueError(f"featurizer {featurizer.name!r} gives {featurizer.dim} features here, but the artifact "
+                         f"was trained on {rec['dim']} (another policy model?)")
+    layers = getattr(featurizer, "layers", None)
+    if "layers" in rec and (layers is None or list(layers) != rec["layers"]):
+        raise ValueError(f"featurizer {featurizer.name!r} reads layers {layers}, "
+                         f"the artifact was trained on layers {rec['layers']}")
+
+
 def get_featurizer(name: str, policy_model: str | None = None, prompt_format=None):
     if name == "minilm":
         return MiniLMFeaturizer()

@@ -131,3 +131,43 @@ def test_policy_prefill_sees_within_level_difficulty_of_the_real_policy(prefill,
                                     scoring="roc_auc").mean() for k in range(3)])
     # Measured: see WITHIN_LEVEL_MEASURED.
     assert auc >= WITHIN_LEVEL_AUC_MIN and auc > null + 0.05
+
+
+def _label_table(problems, grid):
+    """A label table with soft labels falling with the level (pure-logic input to fit_artifact)."""
+    import pyarrow as pa
+
+    from ttc.label_table import LabelTable
+
+    rows = [{"query_id": p.query_id, "strategy_id": sid, "question": p.question, "difficulty": p.difficulty,
+             "soft_label": max(0.05, 1 - p.difficulty / 8 + 0.05 * j), "mean_tokens": 10.0 * p.difficulty * (j + 1),
+             "mean_latency_s": 0.01 * (j + 1)} for p in problems for j, sid in enumerate(grid.ids)]
+    return LabelTable(pa.Table.from_pylist(rows), {"grid_hash": grid.hash})
+
+
+def test_the_artifact_records_its_featurizer_and_the_decider_refuses_another(prefill, tmp_path):
+    from probe.artifact import load_artifact
+    from probe.decider import Decider
+    from probe.mlp import TrainConfig
+    from probe.prefill_features import PolicyPrefillFeaturizer
+    from probe.training import fit_artifact
+    from ttc.grid import get_grid
+
+    full = get_grid("cpu")
+    grid = full.subset(full.ids[:3])
+    train = _label_table(_questions(3, seed=61), grid)
+    val = _label_table(_questions(1, seed=62), grid)
+    art = fit_artifact(grid, prefill, train, val, TrainConfig(max_epochs=2))
+    rec = {"name": "policy_prefill", "dim": prefill.dim, "layers": [2, 4]}
+    assert art.extra["featurizer"] == rec
+    back = load_artifact(art.save(tmp_path / "probe"))
+    assert back.featurizer == "policy_prefill" and back.extra["featurizer"] == rec
+    decision = Decider(back, prefill).decide(["7 + 3 * 4"])[0]
+    assert decision.strategy_id in grid.ids
+    with pytest.raises(ValueError, match="trained on featurizer 'policy_prefill', not 'policy_hidden'"):
+        Decider(back, get_featurizer("policy_hidden", str(policy_dir()), get_format("world")))
+    policy, fmt = str(policy_dir()), get_format("world")
+    with pytest.raises(ValueError, match=r"gives 265 features here, but the artifact was trained on 521"):
+        Decider(back, PolicyPrefillFeaturizer(policy, fmt, layers=(4,)))
+    with pytest.raises(ValueError, match=r"reads layers \(1, 4\), the artifact was trained on layers \[2, 4\]"):
+        Decider(back, PolicyPrefillFeaturizer(policy, fmt, layers=(1, 4)))
