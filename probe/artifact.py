@@ -93,6 +93,9 @@ class ProbeArtifact:
             "featurizer": self.featurizer,
             "grid": {"name": self.grid.name, "ids": self.grid.ids, "hash": self.grid.hash},
             "input_dim": int(len(self.probe.mean)),
+            # The strategy features depend on the method registry: an artifact is only valid
+            # for the layout it was trained with.
+            "strategy_feature_layout": self.grid.feature_layout(),
             "mean": self.probe.mean.tolist(), "std": self.probe.std.tolist(),
             "history": self.probe.history,
             "platt": self.platt.to_dict(),
@@ -132,6 +135,12 @@ def load_artifact(path: str | Path, expected_grid: StrategyGrid | None = None) -
             f"'{expected_grid.name}' (hash {expected_grid.hash}); strategies missing from the artifact: "
             f"{missing[:5]}{'...' if len(missing) > 5 else ''}, not in the expected grid: {extra[:5]}"
             f"{'...' if len(extra) > 5 else ''}. Retrain the probe on a label table of this grid.")
+    layout = meta.get("strategy_feature_layout")
+    if layout != grid.feature_layout():
+        raise ArtifactError(
+            f"probe artifact {path} was trained with strategy feature layout {layout} "
+            f"({len(layout or [])} features), but this code's method registry gives {grid.feature_layout()} "
+            f"({len(grid.feature_layout())} features). Retrain the probe with this code.")
     model = ProbeMLP(meta["input_dim"])
     model.load_state_dict(load_file(str(path / "probe.safetensors")))
     probe = TrainedProbe(model=model, mean=np.array(meta["mean"]), std=np.array(meta["std"]),

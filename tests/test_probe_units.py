@@ -86,6 +86,22 @@ def test_artifact_for_another_grid_is_refused(tmp_path):
         load_artifact(tmp_path)
 
 
+def test_artifact_with_another_strategy_feature_layout_is_refused(tmp_path):
+    """An artifact trained before a method was added has a narrower strategy feature vector."""
+    import json
+
+    art, _ = _toy_artifact(cpu_grid())
+    art.save(tmp_path / "a")
+    meta_path = tmp_path / "a" / "artifact.json"
+    meta = json.loads(meta_path.read_text())
+    old = [f for f in meta["strategy_feature_layout"] if "escalate" not in f and not f.startswith("esc_")]
+    meta["strategy_feature_layout"] = old
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match="trained with strategy feature layout .*is_beam_search.*"
+                                            "registry gives .*is_escalate"):
+        load_artifact(tmp_path / "a")
+
+
 def test_huge_finite_lambdas_pick_the_cheapest_without_overflow():
     import json
 

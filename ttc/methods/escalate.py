@@ -117,25 +117,27 @@ class Escalate(Method):
             r.trace.update(stage=2, escalated=True, stage2_latency_s=t2)
         return results
 
+    def outcome(self, spec, pool, idx, run=None) -> tuple[float, float, float]:
+        """(correct, tokens, escalated) of one run whose samples are pool[idx] in order: the
+        first n are stage 1, the rest what stage 2 draws; a beam `then` uses the real `run`."""
+        then = spec.then
+        s1, s2 = pool.scores(spec.aggregation), pool.scores(then.aggregation)
+        head = idx[:spec.n]
+        i = head[best_scored([pool.answers[k] for k in head], [s1[k] for k in head])]
+        t1 = float(sum(pool.tokens[k] for k in head))
+        if s1[i] >= spec.tau:
+            return float(pool.correct[i]), t1, 0.0
+        if run is not None:  # a real run of the beam config
+            return float(run.correct), t1 + run.tokens, 1.0
+        j = get_method(then.method).choose([pool.answers[k] for k in idx], [s2[k] for k in idx])
+        return float(pool.correct[idx[j]]), float(sum(pool.tokens[k] for k in idx)), 1.0
+
     def label(self, spec, inputs):
         from ttc.soft_labels import resample
 
-        pool, then = inputs.pool, spec.then
+        then = spec.then
         second = get_method(then.method)
-        s1 = pool.scores(spec.aggregation)
-        s2 = pool.scores(then.aggregation)
         runs = None if second.pool_labelable else inputs.runs[then.id]
-
-        def one(idx: np.ndarray, run=None) -> tuple[float, float, float]:
-            head = idx[:spec.n]
-            i = head[best_scored([pool.answers[k] for k in head], [s1[k] for k in head])]
-            t1 = float(sum(pool.tokens[k] for k in head))
-            if s1[i] >= spec.tau:
-                return float(pool.correct[i]), t1, 0.0
-            if run is not None:  # a real run of the beam config
-                return float(run.correct), t1 + run.tokens, 1.0
-            j = second.choose([pool.answers[k] for k in idx], [s2[k] for k in idx])
-            return float(pool.correct[idx[j]]), float(sum(pool.tokens[k] for k in idx)), 1.0
-
         size = then.n if second.pool_labelable else spec.n
-        return resample(pool, size, inputs, one, runs=runs, ordered=True)
+        return resample(inputs.pool, size, inputs, lambda idx, run=None: self.outcome(spec, inputs.pool, idx, run),
+                        runs=runs, ordered=True)
