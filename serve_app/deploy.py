@@ -27,7 +27,14 @@ def load_serve_config(path: str | Path, app_args: dict | None = None, http_port:
 
 
 def deploy(path: str | Path, app_args: dict | None = None, http_port: int | None = None,
-           deployment_overrides: dict | None = None) -> dict:
+           deployment_overrides: dict | None = None, wait_s: float = 900.0) -> dict:
+    """Deploy (or update) the app and wait until it is RUNNING.
+
+    Serve's own blocking deploy gives up after 60 s, but two in-process vLLM engines
+    starting side by side on a 2-core machine take about 70 s, so keep waiting up to
+    `wait_s` and fail early with Serve's message if a deployment fails."""
+    import time
+
     from ray import serve
     from ray.serve.context import _get_global_client
     from ray.serve.schema import ServeDeploySchema
@@ -38,8 +45,22 @@ def deploy(path: str | Path, app_args: dict | None = None, http_port: int | None
             dep.update((deployment_overrides or {}).get(dep["name"], {}))
     schema = ServeDeploySchema(**data)
     serve.start(http_options=data.get("http_options"), proxy_location=data.get("proxy_location"))
-    _get_global_client().deploy_apps(schema, _blocking=True)
-    return data
+    try:
+        _get_global_client().deploy_apps(schema, _blocking=True)
+        return data
+    except TimeoutError:
+        pass
+    names = [a["name"] for a in data["applications"]]
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < wait_s:
+        apps = serve.status().applications
+        failed = [f"{n}: {apps[n].message}" for n in names if n in apps and apps[n].status == "DEPLOY_FAILED"]
+        if failed:
+            raise RuntimeError(f"Serve application failed to deploy: {'; '.join(failed)}")
+        if all(n in apps and apps[n].status == "RUNNING" for n in names):
+            return data
+        time.sleep(2)
+    raise TimeoutError(f"Serve applications {names} are not running after {60 + wait_s:.0f} s")
 
 
 def reload_router(path: str | Path, router_config: str | Path, app_args: dict | None = None,

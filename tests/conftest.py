@@ -134,3 +134,9 @@ def serve_deployment(ray_session, small_artifact, tmp_path_factory):
            "config": serve_path}
     serve.delete("latte")
 
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Tests that need the Serve app run last: its replicas hold the session's CPUs, so a
+    labeling job's actors started after it could never be scheduled."""
+    items.sort(key=lambda item: "serve_deployment" in getattr(item, "fixturenames", ()))

@@ -45,6 +45,14 @@ def prefill():
     return get_featurizer("policy_prefill", str(policy_dir()), get_format("world"))
 
 
+# Within one level (8), 8 samples each, soft label >= 0.5 as the target, 5-fold logistic AUC.
+# Measured (seed 53): policy_prefill 0.614 at 100 problems (0.609 at 60); label-shuffled
+# mean 0.50 (0.41); MiniLM 0.525 (0.553). Weak but real: most of what routing wins comes
+# after stage 1 (escalation), not from the question alone.
+WITHIN_LEVEL_PROBLEMS = 100
+WITHIN_LEVEL_AUC_MIN = 0.55
+
+
 def _questions(n_per_level, seed, levels=range(1, 9)):
     from ttc.arithmetic import generate_problems
 
@@ -129,7 +137,7 @@ def test_policy_prefill_sees_within_level_difficulty_of_the_real_policy(prefill,
     auc = cross_val_score(clf, e, y, cv=cv, scoring="roc_auc").mean()
     null = np.mean([cross_val_score(clf, e, np.random.default_rng(k).permutation(y), cv=cv,
                                     scoring="roc_auc").mean() for k in range(3)])
-    # Measured: see WITHIN_LEVEL_MEASURED.
+    # Measured: see WITHIN_LEVEL_PROBLEMS.
     assert auc >= WITHIN_LEVEL_AUC_MIN and auc > null + 0.05
 
 

@@ -18,7 +18,11 @@ def test_cpu_recipe_points_at_shipped_world():
 
 def test_gpu_recipe_is_consistent():
     r = load_recipe(GPU_RECIPE)
-    assert r.strategy_grid().name == "paper" and len(r.strategy_grid().strategies) == 22
+    grid = r.strategy_grid()
+    assert grid.name == "paper"
+    # The paper's 22 configs, with escalation beside them.
+    assert sum(s.method != "escalate" for s in grid.strategies) == 22
+    assert any(s.method == "escalate" for s in grid.strategies)
     assert r.format().step_tag == "<extra_0>"
     for eng in (r.policy, r.prm):
         assert eng.resources.num_gpus >= 1 and eng.dtype == "bfloat16"
