@@ -10,7 +10,8 @@ process) labels the same shard of queries twice, with the job's own code path
 - `batched`: the job's default: one generation call and one scoring call for the whole
   shard's pools, beam search batched over queries x runs, and the calibration subset
   (`calibration_fraction` of each difficulty level, at least one per level, as the job
-  picks it) still run one at a time for the latency model.
+  picks it) timed one at a time for the latency model (its pool and one run of each
+  beam config; its other runs join the batch).
 
 rows/s = (queries x strategies) / wall seconds. A small benchmark shard over-represents
 calibration (at least one query per level), so the batched figure is also reported
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -82,17 +84,20 @@ def main(argv=None):
     startup_s = time.perf_counter() - t0
     n_strat = len(worker.grid.ids)
 
-    def timed(calibration: set) -> tuple[list[dict], float]:
-        worker.calibration = calibration
+    def timed(mode: str, calibration: set) -> tuple[list[dict], float]:
+        worker.mode, worker.calibration = mode, calibration
+        print(f"[bench] {mode} ({len(calibration)} calibration queries) ...", flush=True, file=sys.stderr)
         t = time.perf_counter()
         rows, _, _ = worker.label_shard(queries)
-        return rows, time.perf_counter() - t
+        sec = time.perf_counter() - t
+        print(f"[bench] {mode}: {sec:.1f} s", flush=True, file=sys.stderr)
+        return rows, sec
 
     # Batched first, then per-query: any warm-up left after the worker's own favours per-query.
-    rows_b, sec_b = timed(set(calib))
-    rows_p, sec_p = timed({q.query_id for q in queries})
+    rows_b, sec_b = timed("batched", set(calib))
+    rows_p, sec_p = timed("per_query", {q.query_id for q in queries})
     # Pure batched time (no calibration) for the projection at a full job's calibration share.
-    rows_nb, sec_nb = timed(set())
+    rows_nb, sec_nb = timed("batched", set())
 
     n_rows = len(queries) * n_strat
     per_q_s, batch_q_s = sec_p / len(queries), sec_nb / len(queries)

@@ -61,7 +61,7 @@ class LabelWorker:
 
     def __init__(self, recipe_path: str, strategy_ids: list[str] | None, out_dir: str,
                  resamples: int, seed: int, meta: dict, beam_runs: int, calibration_ids: list[str],
-                 fail_after_shards: int | None = None):
+                 mode: str = "batched", fail_after_shards: int | None = None):
         from ttc.runtime import configure_inprocess_vllm
 
         configure_inprocess_vllm(bind_threads=False)
@@ -75,7 +75,7 @@ class LabelWorker:
                                      recipe.format(), recipe.sampling.config(seed))
         self.store = LabelStore(Path(out_dir))
         self.resamples, self.seed, self.meta = resamples, seed, meta
-        self.beam_runs, self.calibration = beam_runs, set(calibration_ids)
+        self.beam_runs, self.calibration, self.mode = beam_runs, set(calibration_ids), mode
         self.fail_after, self.shards_done = fail_after_shards, 0
         self._warm_up()
 
@@ -83,27 +83,23 @@ class LabelWorker:
         """First engine calls compile kernels; run every strategy both ways once, untimed."""
         import asyncio
 
-        from ttc.labeling import LabelPlan, measure_batch, measure_one
+        from ttc.labeling import LabelPlan, measure_shard
         from ttc.queries import Query
 
-        plan, q = LabelPlan.of(self.grid), Query("warm-up", "1 + 2", "3")
-        asyncio.run(measure_one(self.runner, plan, q, 1))
-        asyncio.run(measure_batch(self.runner, plan, [q, Query("warm-up-2", "4 - 1", "3")], 1))
+        qs = [Query("warm-up", "1 + 2", "3"), Query("warm-up-2", "4 - 1", "3")]
+        # One query alone, one batched, two runs each: both code paths of a shard.
+        asyncio.run(measure_shard(self.runner, LabelPlan.of(self.grid), qs, {"warm-up"}, 2, "batched"))
 
     def label_shard(self, queries: list) -> tuple[list[dict], dict, list[dict]]:
-        """Rows, token accounting and calibration timings of one shard: calibration queries
-        one at a time (timed), all others in one batch."""
+        """Rows, token accounting and calibration timings of one shard (ttc.labeling.measure_shard)."""
         import asyncio
 
-        from ttc.labeling import LabelPlan, measure_batch, measure_one, rows_for, timing_points
+        from ttc.labeling import LabelPlan, measure_shard, rows_for, timing_points
 
         plan = LabelPlan.of(self.grid)
-        alone = [q for q in queries if q.query_id in self.calibration]
-        batch = [q for q in queries if q.query_id not in self.calibration]
-        measured = {q.query_id: asyncio.run(measure_one(self.runner, plan, q, self.beam_runs)) for q in alone}
-        if batch:
-            measured.update(zip([q.query_id for q in batch],
-                                asyncio.run(measure_batch(self.runner, plan, batch, self.beam_runs))))
+        measured = dict(zip([q.query_id for q in queries],
+                            asyncio.run(measure_shard(self.runner, plan, queries, self.calibration,
+                                                      self.beam_runs, self.mode))))
         rows, points = [], []
         acct = {"pool_tokens": 0, "separate_sampling_tokens": 0.0}
         for q in queries:  # rows in query order, whatever the mode
@@ -212,6 +208,7 @@ def run(cfg: LabelConfig) -> dict:
             fn_constructor_kwargs=dict(recipe_path=cfg.recipe, strategy_ids=cfg.strategies,
                                        out_dir=cfg.out_dir, resamples=cfg.resamples, seed=cfg.seed,
                                        meta=meta, beam_runs=cfg.beam_runs, calibration_ids=calibration,
+                                       mode=cfg.mode,
                                        fail_after_shards=cfg.fail_after_shards))
         # Ray Data restarts dead actors and retries their shard (a shard is written whole
         # or not at all, so a retry is safe); an exception in the worker fails the run.

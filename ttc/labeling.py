@@ -9,10 +9,10 @@ run (beam search) are run `beam_runs` times with independent seeds.
 Two modes, same labels:
 - per query (`label_query`): one query at a time, every engine call timed, so a row's
   latency is measured as a request served alone would see it;
-- batched (`label_batch`): all queries of a shard in one generation call and one scoring
+- batched (`measure_shard`): all queries of a shard in one generation call and one scoring
   call, beam search batched across queries and runs. Latency is not measured there; the
   rows record what they wait for (`latency_parts`) and `ttc.latency_model` fills it in
-  from calibration queries labeled per query.
+  from calibration queries whose pools and one run of each must-run strategy are timed alone.
 
 Latency of a row is the sum of its components (Method.latency_parts): `sample/n=N` (the
 call that draws N samples), `score/n=N` (their scoring) and beam runs.
@@ -118,10 +118,30 @@ async def measure_one(runner: StrategyRunner, plan: LabelPlan, query: Query, bea
     return QueryMeasure(pool, runs, comp, timings)
 
 
-async def measure_batch(runner: StrategyRunner, plan: LabelPlan, queries: list[Query],
-                        beam_runs: int) -> list[QueryMeasure]:
-    """Batched mode: the whole pool of every query in one generation call and one scoring
-    call; each must-run strategy once, across all queries and runs."""
+async def measure_shard(runner: StrategyRunner, plan: LabelPlan, queries: list[Query], calibration: set[str],
+                        beam_runs: int, mode: str = "batched") -> list[QueryMeasure]:
+    """One shard's measurements, in query order.
+
+    `per_query`: every query alone, every run timed. `batched`: the calibration queries'
+    pools and ONE run of each must-run strategy are timed alone (the latency model's points);
+    all other pools go in one generation + one scoring call, and all remaining runs (the
+    calibration queries' other runs included) in one batched call per strategy. Runs keep
+    their seeds (run r of a query is the same in both modes)."""
+    if mode == "per_query":
+        return [await measure_one(runner, plan, q, beam_runs) for q in queries]
+    if mode != "batched":
+        raise ValueError(f"unknown labeling mode {mode!r} (batched, per_query)")
+    alone = {q.query_id: await measure_one(runner, plan, q, 1) for q in queries if q.query_id in calibration}
+    rest = [q for q in queries if q.query_id not in alone]
+    pooled = dict(zip([q.query_id for q in rest], await _batched_pools(runner, plan, rest)))
+    measures = [alone.get(q.query_id) or pooled[q.query_id] for q in queries]
+    todo = [(q, m, range(1 if q.query_id in alone else 0, beam_runs)) for q, m in zip(queries, measures)]
+    await _batched_runs(runner, plan, todo)
+    return measures
+
+
+async def _batched_pools(runner: StrategyRunner, plan: LabelPlan, queries: list[Query]) -> list[QueryMeasure]:
+    """Every query's pool (one sample run per pool size) in one generation call, scored in one call."""
     from ttc.interfaces import GenerationRequest
 
     s = runner.sampling
@@ -142,14 +162,20 @@ async def measure_batch(runner: StrategyRunner, plan: LabelPlan, queries: list[Q
     for q, runs_by_n in zip(queries, per_query):
         pool, comp = _pool(q, runs_by_n)
         measures.append(QueryMeasure(pool, {}, comp))
-    for spec in plan.run_specs:
-        flat = [run_query(q, r) for q in queries for r in range(beam_runs)]
-        res = await runner.run(spec, flat)
-        for qi, (q, m) in enumerate(zip(queries, measures)):
-            mine = res[qi * beam_runs:(qi + 1) * beam_runs]
-            m.runs[spec.id] = [RunOutcome(answers_match(x.answer, q.answer), x.tokens) for x in mine]
-            m.component_tokens[spec.id] = float(np.mean([x.tokens for x in mine]))
     return measures
+
+
+async def _batched_runs(runner: StrategyRunner, plan: LabelPlan, todo: list[tuple[Query, QueryMeasure, range]]) -> None:
+    """Run each must-run strategy once over all (query, run) pairs of `todo`, appending the
+    outcomes to each query's measure (after any runs it already has)."""
+    flat = [(k, run_query(q, r)) for k, (q, _, runs) in enumerate(todo) for r in runs]
+    for spec in plan.run_specs:
+        res = await runner.run(spec, [rq for _, rq in flat]) if flat else []
+        for (k, _), x in zip(flat, res):
+            q, m, _ = todo[k]
+            m.runs.setdefault(spec.id, []).append(RunOutcome(answers_match(x.answer, q.answer), x.tokens))
+        for q, m, _ in todo:
+            m.component_tokens[spec.id] = float(np.mean([o.tokens for o in m.runs[spec.id]]))
 
 
 def rows_for(query: Query, grid: StrategyGrid, m: QueryMeasure, resamples: int, seed: int) -> tuple[list[dict], dict]:

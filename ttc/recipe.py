@@ -38,6 +38,7 @@ class EngineConfig(BaseModel):
     gpu_memory_utilization: float = Field(0.85, gt=0, le=1)
     tensor_parallel_size: int = Field(1, gt=0)
     max_num_seqs: int = Field(256, gt=0)
+    max_num_batched_tokens: int = Field(8192, gt=0)
     block_size: int | None = Field(None, gt=0, multiple_of=16)
     resources: Resources = Resources()
 
@@ -59,7 +60,8 @@ class EngineConfig(BaseModel):
                           dtype=self.dtype, seed=seed, kv_cache_gib=self.kv_cache_gib,
                           gpu_memory_utilization=self.gpu_memory_utilization,
                           tensor_parallel_size=self.tensor_parallel_size,
-                          max_num_seqs=self.max_num_seqs, block_size=self.block_size)
+                          max_num_seqs=self.max_num_seqs, max_num_batched_tokens=self.max_num_batched_tokens,
+                          block_size=self.block_size)
 
 
 class SamplingSettings(BaseModel):
