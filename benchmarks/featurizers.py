@@ -8,7 +8,7 @@ For every featurizer the probe is fitted exactly as `jobs.train_probe` fits it
 early-stopping and Platt rows come from a held-out quarter of the TRAINING queries,
 so the validation table is never seen before it is scored. On validation it reports:
 probe AUC and ECE after Platt, and the router's normalized area (tokens and latency;
-adaptive = calibrated probe + per-strategy cost table, against the static frontier and
+adaptive = calibrated probe + per-query ridge costs (the router's default), against the static frontier and
 the oracle, as jobs.evaluate computes them on test). Probe seeds are repeated and
 reported as mean and std, since one 48-query split is noisy.
 

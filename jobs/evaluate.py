@@ -29,7 +29,8 @@ class EvaluateConfig(BaseModel):
     lambda_tokens_range: tuple[float, float] = (1e-6, 1e-1)
     lambda_latency_range: tuple[float, float] = (1e-4, 10.0)
     sweep_points: int = Field(25, gt=1)
-    per_query_costs: bool = False
+    # Per-query ridge costs (default): chosen on validation (README, demo card).
+    per_query_costs: bool = True
     # Lambdas of the chosen-strategy-shares plot: the CPU router's `latte` preset by default
     # (cluster/serve/router_cpu.yaml), fixed in advance, not picked on the test split.
     shares_lambda_tokens: float = Field(1e-4, ge=0)

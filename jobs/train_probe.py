@@ -21,7 +21,8 @@ class TrainProbeConfig(BaseModel):
     val_labels: str
     out_dir: str
     recipe: str = "cluster/recipes/cpu_world.yaml"
-    featurizer: str = "minilm"
+    # Chosen on validation by benchmarks.featurizers (README, "Query features").
+    featurizer: str = "policy_hidden"
     lr: float = Field(1e-3, gt=0)
     batch_size: int = Field(32, gt=0)
     max_epochs: int = Field(30, gt=0)

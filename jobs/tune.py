@@ -59,7 +59,8 @@ class TuneConfig(BaseModel):
     storage: str | None = None  # Optuna storage URL, or a journal file path; default out_dir/study.journal
     lambda_tokens_range: tuple[float, float] = (1e-7, 1e-1)
     lambda_latency_range: tuple[float, float] = (1e-5, 10.0)
-    per_query_costs: bool = False
+    # Per-query ridge costs (default): chosen on validation (README, demo card).
+    per_query_costs: bool = True
     online: OnlineConfig | None = None
 
     @model_validator(mode="after")

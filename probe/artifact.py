@@ -76,7 +76,9 @@ class ProbeArtifact:
         logits = self.probe.logits(pair_features(self.reducer(query_feats), self.strategy_features())).reshape(q, s)
         return self.platt(logits) if calibrated else 1 / (1 + np.exp(-logits))
 
-    def predict_costs(self, query_feats: np.ndarray, per_query: bool = False):
+    def predict_costs(self, query_feats: np.ndarray, per_query: bool = True):
+        """Per-query ridge costs when the artifact has them (tokens grow with a problem's
+        length and difficulty), else the per-strategy means of the training split."""
         if per_query and self.cost_model is not None:
             return self.cost_model.predict(self.reducer(query_feats))
         return self.cost_table.predict(len(query_feats))
