@@ -64,12 +64,11 @@ def streaming_ttfb(base: str, questions: list[str], headers: dict, model: str) -
                 if r.status_code != 200 or not r.headers.get("content-type", "").startswith("text/event-stream"):
                     return {"available": False, "reason": f"stream=true answered {r.status_code} "
                                                           f"{r.headers.get('content-type')}"}
-                for chunk in r.iter_bytes():
-                    if chunk:
+                first = True
+                for chunk in r.iter_bytes():  # read the stream to its end, time the first byte
+                    if chunk and first:
                         ttfb.append(time.perf_counter() - t0)
-                        break
-                for _ in r.iter_bytes():
-                    pass
+                        first = False
         except httpx.HTTPError as exc:
             return {"available": False, "reason": f"{type(exc).__name__}: {exc}"}
     return {"available": True, "requests": len(ttfb), "p50_s": _pct(ttfb, 50), "p95_s": _pct(ttfb, 95)}

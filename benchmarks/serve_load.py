@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import tempfile
+import sys
 import time
 from pathlib import Path
 
@@ -122,6 +123,8 @@ class Bench:
         res = asyncio.run(replay_stream(self.url, self.queries(n, salt), rate, extra, self.headers,
                                         self.args.timeout_s, seed=salt))
         out = summarize(res, rate, window_s)
+        print(f"[serve_load] {rate:.2f} req/s, aware={aware}, strategy={strategy}: p95 {out['p95_s']}, "
+              f"accuracy {out['accuracy']}", file=sys.stderr, flush=True)  # progress
         time.sleep(self.args.drain_s)  # let the pools drain before the next window
         return out
 
