@@ -5,3 +5,31 @@ def deploy_and_wait(serve_config, app_args: dict, port: int, timeout_s: float = 
     from serve_app.deploy import deploy
 
     deploy(serve_config, app_args, http_port=port, wait_s=timeout_s)
+
+
+class LogsToStderr:
+    """Send everything written to fd 1 (Ray, vLLM and their child processes) to stderr while
+    a benchmark runs, so that its stdout carries only the JSON printed by `emit`."""
+
+    def __enter__(self):
+        import os
+        import sys
+
+        sys.stdout.flush()
+        self._saved = os.dup(1)
+        os.dup2(2, 1)
+        return self
+
+    def emit(self, text: str) -> None:
+        import os
+
+        os.write(self._saved, (text + "\n").encode())
+
+    def __exit__(self, *exc):
+        import os
+        import sys
+
+        sys.stdout.flush()
+        os.dup2(self._saved, 1)
+        os.close(self._saved)
+        return False

@@ -65,7 +65,19 @@ def main(argv=None):
                     help="default: the labeling job's default")
     ap.add_argument("--out", default="runs/bench_labeling")
     args = ap.parse_args(argv)
+    from benchmarks import LogsToStderr
 
+    with LogsToStderr() as out:
+        res = measure(args)
+        if args.json:
+            out.emit(json.dumps(res, indent=2))
+        else:
+            out.emit(f"per-query {res['per_query']['rows_per_s']:.1f} rows/s, batched "
+                     f"{res['batched']['rows_per_s']:.1f} rows/s: {res['ratio']:.1f}x (bar {BAR}x); "
+                     f"soft labels agree: {res['soft_labels_agree']}")
+
+
+def measure(args) -> dict:
     from ttc.runtime import configure_inprocess_vllm
 
     configure_inprocess_vllm()
@@ -122,11 +134,7 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     (out / "labeling.json").write_text(json.dumps(res, indent=2))
     _plot(res, out / "labeling.png")
-    if args.json:
-        print(json.dumps(res, indent=2))
-    else:
-        print(f"per-query {res['per_query']['rows_per_s']:.1f} rows/s, batched {res['batched']['rows_per_s']:.1f} "
-              f"rows/s: {res['ratio']:.1f}x (bar {BAR}x); soft labels agree: {res['soft_labels_agree']}")
+    return res
 
 
 def _plot(res: dict, path: Path) -> None:

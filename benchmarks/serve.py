@@ -162,8 +162,11 @@ def main(argv=None):
     from ttc.runtime import configure_inprocess_vllm
 
     configure_inprocess_vllm(bind_threads=False)  # the pools' setting: two engines, no pinning to one core set
-    result = run(args.router_config, args.requests, args.seed)
-    print(json.dumps(result, indent=2 if args.json else None))
+    from benchmarks import LogsToStderr
+
+    with LogsToStderr() as out:
+        result = run(args.router_config, args.requests, args.seed)
+        out.emit(json.dumps(result, indent=2 if args.json else None))
 
 
 if __name__ == "__main__":

@@ -221,7 +221,10 @@ def main(argv=None):
     from ttc.runtime import configure_inprocess_vllm
 
     configure_inprocess_vllm()
-    print(json.dumps(Bench(args).run(), indent=2 if args.json else None))
+    from benchmarks import LogsToStderr
+
+    with LogsToStderr() as out:
+        out.emit(json.dumps(Bench(args).run(), indent=2 if args.json else None))
 
 
 if __name__ == "__main__":
