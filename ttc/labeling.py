@@ -6,10 +6,10 @@ Soft labels and token means of the pool-labelable strategies (majority, best-of-
 weighted best-of-N, escalation) come from resampling that pool; strategies that must
 run (beam search) are run `beam_runs` times with independent seeds.
 
-Two modes, same labels:
-- per query (`label_query`): one query at a time, every engine call timed, so a row's
+Two modes of `measure_shard`, same labels:
+- per query: one query at a time (`measure_one`), every engine call timed, so a row's
   latency is measured as a request served alone would see it;
-- batched (`measure_shard`): all queries of a shard in one generation call and one scoring
+- batched: all queries of a shard in one generation call and one scoring
   call, beam search batched across queries and runs. Latency is not measured there; the
   rows record what they wait for (`latency_parts`) and `ttc.latency_model` fills it in
   from calibration queries whose pools and one run of each must-run strategy are timed alone.
@@ -213,10 +213,3 @@ def timing_points(query: Query, m: QueryMeasure) -> list[dict]:
     """Calibration points (component, tokens, seconds) of a query labeled per query."""
     return [{"query_id": query.query_id, "component": c, "tokens": t, "seconds": sec,
              "prompt_chars": len(query.question)} for c, pts in m.timings.items() for t, sec in pts]
-
-
-async def label_query(runner: StrategyRunner, grid: StrategyGrid, query: Query, resamples: int,
-                      seed: int, beam_runs: int = 4) -> tuple[list[dict], dict]:
-    """Per-query mode for one query: rows with measured latency, and token accounting."""
-    m = await measure_one(runner, LabelPlan.of(grid), query, beam_runs)
-    return rows_for(query, grid, m, resamples, seed)
