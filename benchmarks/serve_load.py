@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ttc.paths import CPU_SERVE_CONFIG
+
 
 def _pct(xs, q):
     return float(np.percentile(xs, q)) if len(xs) else None
@@ -129,25 +131,34 @@ class Bench:
         return out
 
     def find_rate(self) -> dict:
-        """Largest rate (doubling, then bisecting) whose plain-router p95 is within the SLO."""
+        """Largest rate whose plain-router p95 is within the SLO: doubling from --start-rate
+        while it holds (halving while it does not), then bisecting between the last rate
+        that held and the first that did not."""
         a, trace = self.args, []
-        good, bad, r = None, None, a.start_rate
-        while r <= a.max_rate:
+
+        def holds(r):
             s = self.window(r, a.search_window_s, False, None, salt=len(trace) + 1)
             trace.append(s)
-            if s["p95_s"] is not None and s["p95_s"] <= self.slo and s["server_5xx"] == 0 and s["lost"] == 0:
-                good, r = r, r * 2
-            else:
-                bad = r
-                break
+            return s["p95_s"] is not None and s["p95_s"] <= self.slo and s["server_5xx"] == 0 and s["lost"] == 0
+
+        good, bad, r = None, None, a.start_rate
+        if holds(r):
+            good = r
+            while good * 2 <= a.max_rate and holds(good * 2):
+                good *= 2
+            bad = good * 2 if good * 2 <= a.max_rate else None
+        else:
+            bad = r
+            while bad / 2 >= a.min_rate:
+                if holds(bad / 2):
+                    good = bad / 2
+                    break
+                bad /= 2
         if good is None:
-            return {"sustained_rate_per_s": a.start_rate / 2, "note": "even --start-rate exceeded the SLO",
-                    "trace": trace}
+            return {"sustained_rate_per_s": bad, "note": "even --min-rate exceeded the SLO", "trace": trace}
         for _ in range(a.bisect_steps if bad else 0):
             mid = (good + bad) / 2
-            s = self.window(mid, a.search_window_s, False, None, salt=len(trace) + 1)
-            trace.append(s)
-            if s["p95_s"] is not None and s["p95_s"] <= self.slo and s["lost"] == 0:
+            if holds(mid):
                 good = mid
             else:
                 bad = mid
@@ -204,12 +215,13 @@ def bar(ramp: dict, levels: list[float], slo: float) -> dict:
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--router-config", default="cluster/serve/router_cpu.yaml")
-    ap.add_argument("--serve-config", default="cluster/serve/cpu_world.yaml")
+    ap.add_argument("--serve-config", default=CPU_SERVE_CONFIG)
     ap.add_argument("--val-labels", default="runs/demo/labels/labels_val.parquet")
     ap.add_argument("--window-s", type=float, default=30.0, help="seconds of arrivals per (router, load)")
     ap.add_argument("--search-window-s", type=float, default=20.0, help="seconds per rate-search window")
     ap.add_argument("--start-rate", type=float, default=2.0)
     ap.add_argument("--max-rate", type=float, default=64.0)
+    ap.add_argument("--min-rate", type=float, default=0.25)
     ap.add_argument("--bisect-steps", type=int, default=2)
     ap.add_argument("--levels", type=float, nargs="+", default=[0.5, 1.0, 2.0, 4.0])
     ap.add_argument("--timeout-s", type=float, default=60.0, help="client timeout (a request past it is lost)")

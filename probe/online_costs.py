@@ -10,9 +10,13 @@ Three pieces, all pure (no Ray), used by the router for every decision:
   With continuous batching a new engine request does not wait for the backlog to drain but
   shares the batch; its slowdown is still about the backlog's drain time (its per-sequence
   rate is throughput / active sequences), so one figure serves both views.
+- `InFlight`: the delay the router's own running requests will add, from the work they
+  still have: pool stats see only calls being served, not beam's later iterations or
+  escalation's stage 2, so under a rising load they lag what a new request will share.
 - `choose_or_shed`: the utility argmax over strategies predicted to fit a latency budget,
-  where predicted latency = service latency + rounds on each pool x that pool's delay;
-  when none fits, a shed verdict with a Retry-After.
+  where predicted latency = service latency + queue, the queue being the larger of the
+  pools' (rounds on each pool x its delay) and the in-flight estimate; when none fits, a
+  shed verdict with a Retry-After.
 """
 
 from __future__ import annotations
@@ -58,9 +62,13 @@ class OnlineCosts:
         d = np.array([max(0.0, float(delays.get(p, 0.0))) for p in POOLS])
         return self.rounds @ d
 
-    def predict(self, delays: dict[str, float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(tokens [S], total latency [S], queue part [S]) under the given pool delays."""
+    def predict(self, delays: dict[str, float] | None = None,
+                queue_floor: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(tokens [S], total latency [S], queue part [S]) under the given pool delays; the
+        queue is at least `queue_floor` [S] (the in-flight estimate) where given."""
         q = self.queue_s(delays or {})
+        if queue_floor is not None:
+            q = np.maximum(q, queue_floor)
         return self.tokens.copy(), self.service_s + q, q
 
     def observe(self, sid: str, tokens: float, latency_s: float, predicted_tokens: float,
@@ -134,6 +142,59 @@ class QueueModel:
 
 
 @dataclass
+class Job:
+    """One request the router runs: when it started, its predicted service seconds (alone)
+    and total seconds, and the interference it was predicted to meet (for learning beta)."""
+
+    started: float
+    service_s: float
+    total_s: float
+    interference_s: float
+
+
+class InFlight:
+    """Delay from the requests already running, in the processor-sharing view: a job of x
+    alone-seconds that joins jobs with r_i alone-seconds left finishes after about
+    x + sum_i min(r_i, x) (it shares with each until that one ends, or until it ends).
+    Batching makes sharing cheaper than that on an engine, by a factor `beta` learned
+    online from what requests observe. r_i is a job's service times the share of its
+    predicted total latency not yet elapsed (at least `min_left`: a late job still runs)."""
+
+    def __init__(self, beta: float = 0.5, alpha: float = 0.2, min_left: float = 0.1, max_beta: float = 4.0):
+        self.beta, self.alpha, self.min_left, self.max_beta = beta, alpha, min_left, max_beta
+        self.jobs: dict[int, Job] = {}
+        self._next = 0
+
+    def remaining(self, now: float) -> np.ndarray:
+        return np.array([j.service_s * max(self.min_left, 1.0 - (now - j.started) / max(j.total_s, 1e-9))
+                         for j in self.jobs.values()], dtype=np.float64)
+
+    def interference(self, service_s: np.ndarray, now: float) -> np.ndarray:
+        """[S] alone-seconds each strategy would share with the running jobs."""
+        x = np.asarray(service_s, dtype=np.float64)
+        r = self.remaining(now)
+        if not len(r):
+            return np.zeros_like(x)
+        return np.minimum(r[None, :], x[:, None]).sum(axis=1)
+
+    def delay(self, service_s: np.ndarray, now: float) -> np.ndarray:
+        return self.beta * self.interference(service_s, now)
+
+    def start(self, now: float, service_s: float, total_s: float, interference_s: float) -> int:
+        key, self._next = self._next, self._next + 1
+        self.jobs[key] = Job(now, float(service_s), float(total_s), float(interference_s))
+        return key
+
+    def finish(self, key: int, observed_s: float | None = None) -> None:
+        """Drop a job; with its observed latency, learn beta = (observed - service) / interference."""
+        job = self.jobs.pop(key, None)
+        if job is None or observed_s is None or job.interference_s < 1e-3:
+            return
+        sample = min(self.max_beta, max(0.0, (float(observed_s) - job.service_s) / job.interference_s))
+        self.beta += self.alpha * (sample - self.beta)
+
+
+@dataclass
 class Verdict:
     """A strategy to run, or (index None) a shed with the seconds after which to retry."""
 
@@ -156,12 +217,12 @@ def retry_after(excess_s: float, max_s: int = 30) -> int:
 
 def choose_or_shed(acc: np.ndarray, costs: OnlineCosts, delays: dict[str, float], lambda_tokens: float = 0.0,
                    lambda_latency: float = 0.0, max_tokens: float | None = None,
-                   budget_s: float | None = None) -> Verdict:
+                   budget_s: float | None = None, queue_floor: np.ndarray | None = None) -> Verdict:
     """For one query (acc: [S] predicted accuracy), the utility argmax among strategies
     predicted to fit the token and latency budgets, with served latency = service + queue.
     Without a latency budget nothing is shed. A token budget that nothing fits falls back to
     the cheapest strategy (as `select` does); a latency budget that nothing fits sheds."""
-    tok, lat, queue = costs.predict(delays)
+    tok, lat, queue = costs.predict(delays, queue_floor)
     sel = select(acc[None, :], tok, lat, lambda_tokens, lambda_latency, max_tokens, budget_s)
     j = int(sel.index[0])
     if budget_s is None or lat.min() <= budget_s:

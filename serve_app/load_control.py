@@ -1,8 +1,8 @@
 """The router's load-aware decisions: admission, served-cost estimates, queue polling, shedding.
 
 Thin Ray-facing glue around `probe.online_costs` (the logic): it polls the pools'
-`load_stats` every `stats_poll_s` (never per request), bounds the requests in flight,
-and turns "nothing fits the latency budget" into `Overloaded` (HTTP 429 + Retry-After,
+`load_stats` every `stats_poll_s` (never per request), keeps the requests in flight
+(bounded, and with the work each still has, for the in-flight queue estimate), and turns "nothing fits the latency budget" into `Overloaded` (HTTP 429 + Retry-After,
 OpenAI's error shape).
 """
 
@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 import numpy as np
 from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from probe.online_costs import POOLS, OnlineCosts, PoolStats, QueueModel, Verdict, choose_or_shed, pool_rounds, \
-    retry_after
+from probe.online_costs import POOLS, InFlight, OnlineCosts, PoolStats, QueueModel, Verdict, choose_or_shed, \
+    pool_rounds, retry_after
 from serve_app.load_metrics import LoadMetrics
 
 logger = logging.getLogger("ray.serve")
@@ -46,6 +47,7 @@ class LoadControl:
                                  [r["predicted_latency_s"] for r in strategy_table],
                                  [pool_rounds(grid[s]) for s in ids], alpha=cfg.ewma_alpha)
         self.queues = QueueModel()
+        self.running = InFlight()
         self.metrics = LoadMetrics()
         self.in_flight = 0
         self._poller: asyncio.Task | None = None
@@ -53,7 +55,9 @@ class LoadControl:
     # --- admission -------------------------------------------------------------------
     @contextlib.contextmanager
     def admitted(self):
-        """Hold one of `max_in_flight` slots for the request's lifetime, or shed it."""
+        """Hold one of `max_in_flight` slots for the request's lifetime, or shed it. Yields
+        the slot: `start` puts the chosen strategy's work in the in-flight set, which the
+        slot leaves when the request ends, however it ends."""
         if self.in_flight >= self.cfg.max_in_flight:
             self.metrics.shed_request("admission")
             wait = max(self.queues.delays().values(), default=0.0)
@@ -61,10 +65,13 @@ class LoadControl:
                              retry_after(wait), "admission")
         self._ensure_poller()
         self.in_flight += 1
+        slot = Slot(self)
         try:
-            yield
+            yield slot
         finally:
             self.in_flight -= 1
+            if slot.key is not None:
+                self.running.finish(slot.key)
 
     # --- decisions -------------------------------------------------------------------
     def budget(self, max_latency_s: float | None, slo_p95_s: float | None) -> float | None:
@@ -75,14 +82,18 @@ class LoadControl:
 
     def choose(self, acc_row: np.ndarray, lambda_tokens: float, lambda_latency: float,
                max_tokens: float | None, budget_s: float | None) -> Verdict:
+        floor = self.running.delay(self.costs.service_s, time.perf_counter())
         verdict = choose_or_shed(acc_row, self.costs, self.queues.delays(), lambda_tokens, lambda_latency,
-                                 max_tokens, budget_s)
+                                 max_tokens, budget_s, queue_floor=floor)
         if verdict.index is None:
             self.metrics.shed_request("budget")
         return verdict
 
     def observe(self, sid: str, result, latency_s: float, predicted_tokens: float, predicted_latency_s: float,
-                queue_s: float) -> None:
+                queue_s: float, slot: "Slot | None" = None) -> None:
+        if slot is not None and slot.key is not None:
+            self.running.finish(slot.key, latency_s)
+            slot.key = None
         iters = result.trace.get("iterations")
         rounds = {"policy": float(iters), "prm": float(iters)} if isinstance(iters, (int, float)) else None
         self.costs.observe(sid, result.tokens, latency_s, predicted_tokens, predicted_latency_s, queue_s, rounds)
@@ -107,6 +118,22 @@ class LoadControl:
     def stop(self) -> None:
         if self._poller is not None:
             self._poller.cancel()
+
+
+class Slot:
+    """A request's place in the router: its key in the in-flight set once it has a strategy."""
+
+    def __init__(self, load: LoadControl):
+        self.load, self.key = load, None
+
+    def start(self, sid: str, total_s: float) -> None:
+        """The request runs `sid`, predicted to take `total_s`: count its work as in flight."""
+        costs = self.load.costs
+        j = costs.index[sid]
+        now = time.perf_counter()
+        x = costs.service_s[j:j + 1]
+        self.key = self.load.running.start(now, float(x[0]), max(float(total_s), float(x[0])),
+                                           float(self.load.running.interference(x, now)[0]))
 
 
 def decide_row(load: LoadControl, ids: list[str], acc, tok, lat, knobs: dict, slo_p95_s: float | None,

@@ -30,10 +30,6 @@ class LatteMetrics:
                                        boundaries=SECOND_BUCKETS, tag_keys=("strategy", "kind"))
             self.escalations = Counter("latte_escalations", "requests whose strategy escalated to stage 2",
                                        tag_keys=("strategy",))
-            self.shed = Counter("latte_shed_requests", "requests refused with 429 (overload)",
-                                tag_keys=("reason",))
-            self.queue_delay_s = Gauge("latte_queue_delay_seconds", "estimated queueing delay per pool",
-                                       tag_keys=("pool",))
             self.errors = Counter("latte_errors", "requests answered with an error, by status and type",
                                   tag_keys=("status", "type"))
             self.enabled = True
@@ -56,16 +52,6 @@ class LatteMetrics:
     def error(self, status: int, type_: str) -> None:
         if self.enabled:
             self.errors.inc(tags={"status": str(status), "type": type_})
-
-    def shed_request(self, reason: str) -> None:
-        """For the overload path (429): count one shed request."""
-        if self.enabled:
-            self.shed.inc(tags={"reason": reason})
-
-    def set_queue_delay(self, pool: str, seconds: float) -> None:
-        """For the load-aware path: the current queueing-delay estimate of a pool."""
-        if self.enabled:
-            self.queue_delay_s.set(seconds, tags={"pool": pool})
 
 
 _metrics: LatteMetrics | None = None

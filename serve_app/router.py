@@ -163,7 +163,7 @@ class Router:
                              param="strategy", code="strategy_not_found")
         from serve_app.load_control import decide_row
 
-        with self.load.admitted():
+        with self.load.admitted() as slot:
             t_enter = time.perf_counter()
             acc, tok, lat, compute_s = await self._predict(question)
             t1 = time.perf_counter()
@@ -180,6 +180,7 @@ class Router:
             else:
                 pred = (None, self.table[chosen]["predicted_tokens"], self.table[chosen]["predicted_latency_s"])
             spec = self.grid[chosen]
+            slot.start(chosen, pred[2])
             streams = sink is not None and single_sample(spec)
             if sink is not None:
                 sink.decide(decision_headers(chosen, pred[1], pred[2], pred[0]), streams)
@@ -198,7 +199,8 @@ class Router:
                 raise LatteError(400, str(exc), param="question", code="invalid_prompt") from None
             latency_s = time.perf_counter() - t0
             self.demand.observed(chosen, result)
-            self.load.observe(chosen, result, time.perf_counter() - t_enter, pred[1], pred[2], d["predicted_queue_s"])
+            self.load.observe(chosen, result, time.perf_counter() - t_enter, pred[1], pred[2], d["predicted_queue_s"],
+                              slot)
         one = single_sample(spec)
         finish = "length" if gen.truncated or (one and gen.finish_reason == "length") else "stop"
         solved = Solved(strategy=chosen, forced=job.strategy is not None, result=result,

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from probe.online_costs import OnlineCosts, PoolStats, QueueModel, choose_or_shed, pool_rounds, retry_after
+from probe.online_costs import InFlight, OnlineCosts, PoolStats, QueueModel, choose_or_shed, pool_rounds, retry_after
 from ttc.grid import StrategySpec
 
 IDS = ["majority/n=1", "weighted_best_of_n/n=8", "beam_search/n=8/m=2/it=10"]
@@ -91,3 +91,30 @@ def test_retry_after_is_whole_seconds_within_bounds():
 def test_bad_alpha_is_refused():
     with pytest.raises(ValueError, match="alpha"):
         OnlineCosts(IDS, [1, 1, 1], [1, 1, 1], [{}, {}, {}], alpha=0)
+
+
+def test_in_flight_work_delays_a_new_request_as_processor_sharing_would():
+    f = InFlight(beta=1.0, alpha=0.5)
+    x = np.array([0.1, 0.3, 0.8])
+    assert not f.delay(x, now=0.0).any()  # nothing running
+    a = f.start(now=0.0, service_s=0.5, total_s=1.0, interference_s=0.0)
+    f.start(now=0.0, service_s=0.2, total_s=0.2, interference_s=0.0)
+    # At t=0.5 job a has half its work left (0.25 s); job b is past its predicted end and
+    # keeps min_left (0.1) of its 0.2 s. A job shares with each until the shorter ends.
+    np.testing.assert_allclose(f.interference(x, now=0.5), [0.1 + 0.02, 0.25 + 0.02, 0.25 + 0.02])
+    # beta follows what requests observe: 0.6 s observed for 0.2 s of service and 0.2 s of
+    # interference is beta 2; alpha 0.5 moves it from 1 halfway.
+    c = f.start(now=0.5, service_s=0.2, total_s=0.6, interference_s=0.2)
+    f.finish(c, observed_s=0.6)
+    assert f.beta == pytest.approx(1.5)
+    f.finish(a)  # no observation (an error, a shed): dropped, nothing learned
+    assert f.beta == pytest.approx(1.5) and len(f.jobs) == 1
+
+
+def test_in_flight_estimate_is_a_floor_under_the_pool_queue():
+    c = costs()
+    acc = np.array([0.5, 0.8, 0.9])
+    floor = np.array([0.05, 0.5, 0.9])
+    v = choose_or_shed(acc, c, {"policy": 0.01, "prm": 0.01}, budget_s=1.0, queue_floor=floor)
+    np.testing.assert_allclose(v.queue_s, [0.05, 0.5, 0.9])
+    assert IDS[v.index] == IDS[1]  # the beam config no longer fits: 0.8 + 0.9 s
