@@ -15,6 +15,8 @@ import asyncio
 import json
 import time
 
+from ttc.paths import CPU_RECIPE
+
 
 def run(n_queries: int, strategy: str, seed: int, repeats: int = 3) -> dict:
     from ttc.arithmetic import generate_problems
@@ -22,14 +24,14 @@ def run(n_queries: int, strategy: str, seed: int, repeats: int = 3) -> dict:
     from ttc.grid import StrategySpec
     from ttc.prompts import get_format
     from ttc.strategies import StrategyRunner
-    from ttc.world.engines import world_generator, world_scorer
+    from world.engines import world_generator, world_scorer
 
     per_level = -(-n_queries // 8)
     queries = [p.to_query() for p in generate_problems(per_level, seed=seed)][:n_queries]
     from ttc.recipe import load_recipe
 
     # Sampling exactly as the CPU world recipe runs it (labels, serving).
-    sampling = load_recipe("cluster/recipes/cpu_world.yaml").sampling.config(seed)
+    sampling = load_recipe(CPU_RECIPE).sampling.config(seed)
     runner = StrategyRunner(world_generator(seed=seed), world_scorer(seed=seed), get_format("world"), sampling)
     spec = StrategySpec.from_id(strategy)
     asyncio.run(runner.run(spec, queries[:2]))  # warm-up: first calls compile kernels

@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ttc.paths import CPU_RECIPE
+
 CANDIDATES = ("minilm", "policy_hidden", "policy_prefill")
 REFERENCE = "length_only"
 
@@ -209,7 +211,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--train", default="runs/demo/labels/labels_train.parquet")
     ap.add_argument("--val", default="runs/demo/labels/labels_val.parquet")
-    ap.add_argument("--recipe", default="cluster/recipes/cpu_world.yaml")
+    ap.add_argument("--recipe", default=CPU_RECIPE)
     ap.add_argument("--featurizers", default=",".join(CANDIDATES + (REFERENCE,)))
     ap.add_argument("--seeds", type=int, default=5, help="probe training seeds per featurizer")
     ap.add_argument("--out", default="runs/featurizers")

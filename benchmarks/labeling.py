@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ttc.paths import CPU_RECIPE
+
 BAR = 5.0
 
 
@@ -58,7 +60,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
     ap.add_argument("--per-level", type=int, default=6, help="queries per difficulty level in the shard")
-    ap.add_argument("--recipe", default="cluster/recipes/cpu_world.yaml")
+    ap.add_argument("--recipe", default=CPU_RECIPE)
     ap.add_argument("--resamples", type=int, default=30)
     ap.add_argument("--beam-runs", type=int, default=4)
     ap.add_argument("--calibration-fraction", type=float, default=None,

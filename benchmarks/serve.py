@@ -22,6 +22,8 @@ import time
 
 import numpy as np
 
+from ttc.paths import CPU_SERVE_CONFIG
+
 
 def _pct(xs, q):
     return float(np.percentile(xs, q)) if xs else float("nan")
@@ -121,7 +123,7 @@ def run(router_config: str, n_requests: int, seed: int) -> dict:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     ray.init(ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
     port = 8765
-    deploy_and_wait("cluster/serve/cpu_world.yaml", {"router_config": router_config}, port)
+    deploy_and_wait(CPU_SERVE_CONFIG, {"router_config": router_config}, port)
     base = f"http://127.0.0.1:{port}"
     per_level = -(-n_requests // 8)
     questions = [p.question for p in generate_problems(per_level, seed=seed)][:n_requests]

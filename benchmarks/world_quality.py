@@ -34,8 +34,8 @@ def measure(per_level: int, temperature: float, seed: int, beam: str, samples: i
     from ttc.prompts import get_format
     from ttc.strategies import SamplingConfig, StrategyRunner, answer_of, select
     from ttc.voting import aggregate
-    from ttc.world.engines import world_generator, world_scorer
-    from ttc.world.train_prm import roc_auc
+    from world.engines import world_generator, world_scorer
+    from world.train_prm import roc_auc
 
     problems = generate_problems(per_level, seed=seed)
     queries = [p.to_query() for p in problems]

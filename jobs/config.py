@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from ttc.paths import ConfigFileError as ConfigError, read_mapping
+
 M = TypeVar("M", bound=BaseModel)
-
-
-class ConfigError(ValueError):
-    pass
 
 
 def load_config(model: type[M], path: str | None) -> M:
     if path is None:
         return model()
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"config file {path} does not exist")
-    text = p.read_text()
-    try:
-        if p.suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text) or {}
-        else:
-            data = json.loads(text)
-    except Exception as exc:  # any parse error is the user's file, say so
-        raise ConfigError(f"config file {path} is not valid {p.suffix[1:] or 'JSON'}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping of settings")
+    data = read_mapping(path)
     try:
         return model(**data)
     except ValidationError as exc:

@@ -14,6 +14,8 @@ import json
 import time
 from pathlib import Path
 
+from ttc.paths import CPU_RECIPE
+
 SPLIT_SEEDS = {"train": 101, "val": 202, "test": 303}  # disjoint from jobs.world and benchmark seeds
 
 
@@ -116,7 +118,7 @@ def main(argv=None):
     ap.add_argument("--replicas", type=int, default=2, help="labeling actors (each holds both engines)")
     ap.add_argument("--resamples", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--recipe", default="cluster/recipes/cpu_world.yaml")
+    ap.add_argument("--recipe", default=CPU_RECIPE)
     ap.add_argument("--strategy", action="append", help="label only these strategy ids (repeatable)")
     args = ap.parse_args(argv)
     for name in ("train_per_level", "val_per_level", "test_per_level", "replicas", "resamples"):

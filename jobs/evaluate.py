@@ -15,6 +15,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from jobs.config import check_lambda_ranges, load_config
+from ttc.paths import CPU_RECIPE
 
 
 class EvaluateConfig(BaseModel):
@@ -23,7 +24,7 @@ class EvaluateConfig(BaseModel):
     test_labels: str
     artifact: str
     out_dir: str
-    recipe: str = "cluster/recipes/cpu_world.yaml"
+    recipe: str = CPU_RECIPE
     train_labels: str | None = None  # fits the per-difficulty lookup router (no learning)
     query_set: str = "test split"  # what test_labels holds, named in the report (e.g. a shift)
     lambda_tokens_range: tuple[float, float] = (1e-6, 1e-1)

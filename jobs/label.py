@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jobs.config import load_config
 from ttc.label_table import LabelStore, shard_queries
+from ttc.paths import CPU_RECIPE
 
 
 class LabelConfig(BaseModel):
@@ -36,7 +37,7 @@ class LabelConfig(BaseModel):
 
     queries: str
     out_dir: str
-    recipe: str = "cluster/recipes/cpu_world.yaml"
+    recipe: str = CPU_RECIPE
     strategies: list[str] | None = None  # subset of the recipe's grid; default: all
     resamples: int = Field(30, gt=0)
     seed: int = 0

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ttc.paths import CPU_RECIPE
+
 SHIFT_SEED = 404  # disjoint from jobs.demo.SPLIT_SEEDS
 SHIFT_PREFIX = "shift"
 DEFAULT_MIX = "mul_heavy"
@@ -46,7 +48,7 @@ def shift_table(table_path: str | Path, out_path: str | Path) -> Path:
 
 
 def evaluate_shift(labels: str | Path, artifact: str | Path, out_dir: str | Path, train_labels: str | Path | None,
-                   recipe: str = "cluster/recipes/cpu_world.yaml", mix: str = DEFAULT_MIX, **evaluate_kw) -> dict:
+                   recipe: str = CPU_RECIPE, mix: str = DEFAULT_MIX, **evaluate_kw) -> dict:
     """The full evaluation report on the shifted set's label table, named as the shift."""
     from jobs import evaluate
 

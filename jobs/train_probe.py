@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from jobs.config import load_config
+from ttc.paths import CPU_RECIPE
 
 
 class TrainProbeConfig(BaseModel):
@@ -20,7 +21,7 @@ class TrainProbeConfig(BaseModel):
     train_labels: str
     val_labels: str
     out_dir: str
-    recipe: str = "cluster/recipes/cpu_world.yaml"
+    recipe: str = CPU_RECIPE
     # Chosen on validation by benchmarks.featurizers (README, "Query features").
     featurizer: str = "policy_hidden"
     lr: float = Field(1e-3, gt=0)

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from jobs.config import check_lambda_ranges, load_config
 from probe.router_config import SLOTargets
+from ttc.paths import CPU_RECIPE
 
 
 class OnlineConfig(BaseModel):
@@ -50,7 +51,7 @@ class TuneConfig(BaseModel):
     mode: Literal["constrained", "pareto", "online"] = "constrained"
     # Tune against targets tightened by this fraction, so they also hold on unseen queries.
     slo_margin: float = Field(0.05, ge=0, lt=1)
-    recipe: str = "cluster/recipes/cpu_world.yaml"
+    recipe: str = CPU_RECIPE
     base_router_config: str = "cluster/serve/router_cpu.yaml"
     preset: str = "latte"  # the preset that receives the tuned lambdas (and becomes the default)
     n_trials: int = Field(80, gt=0)

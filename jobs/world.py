@@ -133,10 +133,10 @@ def build_world(cfg: WorldConfig) -> dict:
 
     from ttc.arithmetic import generate_problems
     from ttc.prompts import get_format
-    from ttc.world.engines import world_generator
-    from ttc.world.tokenizer import STEP_TAG
-    from ttc.world.train_policy import train_policy
-    from ttc.world.train_prm import (examples_from_samples, minimal_pairs, perturbed_solution, train_prm,
+    from world.engines import world_generator
+    from ttc.prompts import STEP_TAG
+    from world.train_policy import train_policy
+    from world.train_prm import (examples_from_samples, minimal_pairs, perturbed_solution, train_prm,
                                      verification_pairs)
 
     out = Path(cfg.out_dir)

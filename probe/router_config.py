@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from ttc.paths import CPU_RECIPE
 
 
 class Preset(BaseModel):
@@ -67,7 +68,7 @@ class RouterConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     artifact: str
-    recipe: str = "cluster/recipes/cpu_world.yaml"
+    recipe: str = CPU_RECIPE
     default_preset: str = "latte"
     presets: dict[str, Preset] = Field(default_factory=lambda: {
         "latte": Preset(lambda_tokens=1e-4, lambda_latency=0.01),
@@ -85,7 +86,7 @@ class RouterConfig(BaseModel):
         return resolve_token(self.api_token)
 
     def artifact_path(self) -> Path:
-        from ttc.world.paths import repo_path
+        from ttc.paths import repo_path
 
         return repo_path(self.artifact)
 
@@ -104,6 +105,6 @@ class RouterConfig(BaseModel):
 
     @classmethod
     def load(cls, path: str | Path) -> "RouterConfig":
-        from ttc.world.paths import load_yaml_mapping
+        from ttc.paths import read_mapping
 
-        return cls(**load_yaml_mapping(path, "router config"))
+        return cls(**read_mapping(path, "router config"))

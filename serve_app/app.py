@@ -8,12 +8,13 @@ models from the recipe; lambdas, presets and the probe artifact from the router 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
+from ttc.paths import CPU_RECIPE
 
 
 class AppArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    recipe: str = "cluster/recipes/cpu_world.yaml"
+    recipe: str = CPU_RECIPE
     router_config: str = "cluster/serve/router_cpu.yaml"
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 def load_serve_config(path: str | Path, app_args: dict | None = None, http_port: int | None = None) -> dict:
     import yaml
 
-    from ttc.world.paths import repo_path
+    from ttc.paths import repo_path
 
     data = yaml.safe_load(repo_path(path).read_text())
     data = copy.deepcopy(data)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ttc.paths import CPU_RECIPE, CPU_SERVE_CONFIG
+
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / ".cache"
 
@@ -31,14 +33,14 @@ from ttc.queries import write_queries  # noqa: E402
 
 @pytest.fixture(scope="session")
 def generator():
-    from ttc.world.engines import world_generator
+    from world.engines import world_generator
 
     return world_generator(seed=0)
 
 
 @pytest.fixture(scope="session")
 def scorer():
-    from ttc.world.engines import world_scorer
+    from world.engines import world_scorer
 
     return world_scorer(seed=0)
 
@@ -115,7 +117,7 @@ def serve_deployment(ray_session, small_artifact, tmp_path_factory):
     d = tmp_path_factory.mktemp("serve")
     router_cfg = d / "router.yaml"
     router_cfg.write_text(yaml.safe_dump({
-        "artifact": str(small_artifact["path"]), "recipe": "cluster/recipes/cpu_world.yaml",
+        "artifact": str(small_artifact["path"]), "recipe": CPU_RECIPE,
         "api_token": SERVE_TOKEN, "max_question_chars": 500,
         "presets": {"latte": {"lambda_tokens": 1e-4}, "latte-fast": {"lambda_tokens": 5e-3},
                     "latte-accurate": {}}}))
@@ -124,7 +126,7 @@ def serve_deployment(ray_session, small_artifact, tmp_path_factory):
         port = s.getsockname()[1]
     # The shipped CPU Serve config, with one change: a PRM replica is declared to sustain
     # only 20 step-scorings/s, so a test-sized burst of beam search is enough to grow the pool.
-    serve_cfg = yaml.safe_load(Path(REPO / "cluster/serve/cpu_world.yaml").read_text())
+    serve_cfg = yaml.safe_load(Path(REPO / CPU_SERVE_CONFIG).read_text())
     serve_cfg["applications"][0]["autoscaling_policy"]["policy_kwargs"]["prm_steps_per_s"] = 20
     serve_path = d / "serve.yaml"
     serve_path.write_text(yaml.safe_dump(serve_cfg))

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from latte_cli import main
-from ttc.world.paths import REPO_ROOT
+from ttc.paths import REPO_ROOT
 
 
 def run_cli(*args):

@@ -1,4 +1,4 @@
-"""`ray job submit` end to end: a separate local head (cluster.local), the repo's runtime env
+"""`ray job submit` end to end: a separate local head (latte_cli/cluster.py), the repo's runtime env
 and a real two-query labeling job (vLLM engines in a Ray Data actor) that must succeed.
 
 Does not use the session's in-process Ray (`ray_session`): the Jobs API needs a head with
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cluster import local
+from latte_cli import cluster as local
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(400)]
 
@@ -44,7 +44,7 @@ def local_cluster():
 
 
 def test_status_reports_the_running_cluster(local_cluster):
-    r = subprocess.run([sys.executable, "-m", "cluster.local", "status-local", "--temp-dir", local_cluster["temp_dir"]],
+    r = subprocess.run([sys.executable, "-m", "latte_cli", "cluster", "status-local", "--temp-dir", local_cluster["temp_dir"]],
                        cwd=REPO, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert local_cluster["address"] in r.stdout and "answering" in r.stdout

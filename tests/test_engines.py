@@ -5,7 +5,7 @@ import pytest
 
 from ttc.arithmetic import generate_problems, render_prompt
 from ttc.interfaces import GenerationRequest, ScoreRequest
-from ttc.world.train_prm import roc_auc
+from world.train_prm import roc_auc
 
 
 def test_generator_returns_n_completions_with_counts(generator):

@@ -5,7 +5,7 @@ import pytest
 
 from probe.features import get_featurizer
 from ttc.prompts import get_format
-from ttc.world.paths import policy_dir
+from ttc.paths import policy_dir
 
 
 def test_minilm_embeds_offline_and_meaningfully():

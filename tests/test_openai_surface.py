@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.support import SERVE_TOKEN as TOKEN
+from ttc.paths import CPU_RECIPE
 
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 Q = "4 + 5"
@@ -51,7 +52,7 @@ def _prompt_tokens(question: str) -> int:
 
     from ttc.recipe import load_recipe
 
-    recipe = load_recipe("cluster/recipes/cpu_world.yaml")
+    recipe = load_recipe(CPU_RECIPE)
     tok = AutoTokenizer.from_pretrained(recipe.policy.resolved_model())
     return len(tok.encode(recipe.format().policy_prompt(question), add_special_tokens=False))
 

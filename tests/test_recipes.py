@@ -4,7 +4,7 @@ import pytest
 from pydantic import ValidationError
 
 from ttc.recipe import CPU_RECIPE, GPU_RECIPE, Recipe, load_recipe
-from ttc.world.paths import REPO_ROOT
+from ttc.paths import REPO_ROOT
 
 
 def test_cpu_recipe_points_at_shipped_world():

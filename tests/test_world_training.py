@@ -9,8 +9,9 @@ import torch
 
 from ttc.arithmetic import apply_op, generate_problems, reference_steps
 from ttc.prompts import get_format
-from ttc.world.tokenizer import STEP_TAG, build_tokenizer
-from ttc.world.train_prm import STEP_RE, PRMExample, arithmetic_targets, encode_prm_batch, verification_pairs
+from ttc.prompts import STEP_TAG
+from world.tokenizer import build_tokenizer
+from world.train_prm import STEP_RE, PRMExample, arithmetic_targets, encode_prm_batch, verification_pairs
 
 
 def test_verification_pairs_differ_only_in_the_last_result():
@@ -60,8 +61,8 @@ def test_arithmetic_targets_mark_the_slipped_digit():
 def test_train_prm_with_verification_pairs_runs_and_refuses_pairs_it_lacks():
     from transformers import Qwen2ForCausalLM
 
-    from ttc.world.models import qwen2_config
-    from ttc.world.train_prm import examples_from_samples, train_prm
+    from world.models import qwen2_config
+    from world.train_prm import examples_from_samples, train_prm
 
     tok = build_tokenizer()
     tag = tok.convert_tokens_to_ids(STEP_TAG)

@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ttc.arithmetic import render_prompt as world_prompt
-from ttc.world.tokenizer import STEP_TAG
 
+# The step tag both worlds use: Qwen2.5-Math-PRM reads a step's reward at <extra_0>, and the
+# tiny world's tokenizer (world/tokenizer.py) makes it one special token the same way.
+STEP_TAG = "<extra_0>"
 QWEN_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
 
 
@@ -40,7 +42,7 @@ class PromptFormat:
 
 FORMATS = {
     "world": PromptFormat("world", STEP_TAG),
-    "qwen_math": PromptFormat("qwen_math", "<extra_0>"),
+    "qwen_math": PromptFormat("qwen_math", STEP_TAG),
 }
 
 

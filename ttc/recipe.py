@@ -15,7 +15,7 @@ from ttc.grid import GRIDS, StrategyGrid, get_grid
 from ttc.prompts import FORMATS, PromptFormat, get_format
 from ttc.strategies import SamplingConfig
 from ttc.vllm_engines import EngineSpec
-from ttc.world.paths import REPO_ROOT, load_yaml_mapping, world_dir
+from ttc.paths import CPU_RECIPE, GPU_RECIPE, REPO_ROOT, read_mapping, world_dir  # noqa: F401 (re-exported)
 
 
 class Resources(BaseModel):
@@ -119,8 +119,5 @@ class Recipe(BaseModel):
 
 
 def load_recipe(path: str | Path) -> Recipe:
-    return Recipe(**load_yaml_mapping(path, "recipe file"))
+    return Recipe(**read_mapping(path, "recipe file"))
 
-
-CPU_RECIPE = "cluster/recipes/cpu_world.yaml"
-GPU_RECIPE = "cluster/recipes/gpu_qwen.yaml"

@@ -14,13 +14,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ttc.world.tokenizer import MODEL_MAX_LENGTH, vocab_size
+from world.tokenizer import MODEL_MAX_LENGTH, vocab_size
 
 
 def qwen2_config(hidden: int = 128, layers: int = 4, heads: int = 4, kv_heads: int = 2,
                  intermediate: int = 512):
     from transformers import Qwen2Config
-    from ttc.world.tokenizer import build_tokenizer
+    from world.tokenizer import build_tokenizer
 
     tok = build_tokenizer()
     return Qwen2Config(

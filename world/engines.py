@@ -10,15 +10,15 @@ from pathlib import Path
 
 from ttc.prompts import get_format
 from ttc.vllm_engines import EngineSpec, VLLMGenerator, VLLMStepScorer
-from ttc.world.paths import policy_dir, prm_dir
+from ttc.paths import policy_dir, prm_dir
+from ttc.paths import CPU_RECIPE
 
-RECIPE = "cluster/recipes/cpu_world.yaml"
 
 
 def _spec(role: str, model: Path, seed: int) -> EngineSpec:
     from ttc.recipe import load_recipe
 
-    engine = getattr(load_recipe(RECIPE), role)
+    engine = getattr(load_recipe(CPU_RECIPE), role)
     return replace(engine.spec(seed), model=str(model))
 
 

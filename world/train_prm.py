@@ -21,8 +21,8 @@ from tqdm import tqdm
 from ttc.arithmetic import apply_op, parse_question, reference_solution, reference_steps, step_labels
 from ttc.grading import split_steps
 from ttc.prompts import PromptFormat
-from ttc.world.models import TinyQwen2PRM
-from ttc.world.train_policy import lr_at
+from world.models import TinyQwen2PRM
+from world.train_policy import lr_at
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ttc.prompts import STEP_TAG  # the prompt format owns the tag; the tokenizer makes it one token
+
 EOS_TOKEN = "<|endoftext|>"
-STEP_TAG = "<extra_0>"
 MODEL_MAX_LENGTH = 512
 
 

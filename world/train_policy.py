@@ -11,8 +11,8 @@ import torch
 from tqdm import tqdm
 
 from ttc.arithmetic import MAX_LEVEL, MIN_LEVEL, make_problem, reference_solution, render_prompt
-from ttc.world.models import new_policy, qwen2_config
-from ttc.world.tokenizer import save_tokenizer
+from world.models import new_policy, qwen2_config
+from world.tokenizer import save_tokenizer
 
 
 def encode_examples(tok, prompts: list[str], targets: list[str]):

@@ -1,1 +1,0 @@
-"""Cluster configs (YAML) plus `cluster.local`, the single-machine Ray cluster helper."""
