@@ -5,7 +5,8 @@
 Per difficulty level, on held-out problems: pass@1 (mean over 8 samples), greedy
 pass@1, pass@8, majority@8, PRM best-of-8, PRM-weighted best-of-8, one beam-search
 config, and the PRM's step-level ROC AUC on the same held-out policy samples.
-Checks the foundation issue's bars and writes a PNG beside the JSON.
+Checks the world's bars (docs/architecture.md#two-worlds-one-code-path) and writes a
+PNG beside the JSON.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Serve deployments holding the engines: the policy pool and the PRM scorer pool.
 
 Each replica wraps vLLM's AsyncLLM directly (continuous batching across all
-concurrent callers). DESIGN.md records why: `ray.serve.llm` starts slower, needs
-more memory and has no PRM scoring. Replicas publish their load for the
-demand-aware autoscaling policy (`record_autoscaling_stats`).
+concurrent callers); docs/architecture.md#machine-facts records why: `ray.serve.llm`
+starts slower, needs more memory and has no PRM scoring. Replicas publish their load
+for the demand-aware autoscaling policy (`record_autoscaling_stats`).
 """
 
 from __future__ import annotations

@@ -37,7 +37,8 @@ def test_prompt_longer_than_context_is_refused(generator):
 
 
 def test_prm_separates_right_from_wrong_steps_on_policy_samples(generator, scorer):
-    """Step-level ROC AUC on the policy's own samples (the foundation issue's metric).
+    """Step-level ROC AUC on the policy's own samples (one of the world's bars:
+    docs/architecture.md#two-worlds-one-code-path).
 
     Measured on 800 held-out problems: 0.909. On perturbed reference solutions the same
     PRM scores only ~0.6: it learned difficulty priors more than verification (README)."""

@@ -70,8 +70,9 @@ def test_prm_selection_beats_majority_vote(runner, problems):
     """The PRM verifies: picking by its scores beats voting over the same 8 samples.
 
     Measured on 800 held-out problems (README world card): majority@8 0.740, PRM best-of-8
-    0.874, weighted 0.871; on these 56 problems 0.625 / 0.857 / 0.875. The bar of the
-    foundation issue is +3 points; 10 leaves room for sampling noise on 56 problems."""
+    0.874, weighted 0.871; on these 56 problems 0.625 / 0.857 / 0.875. The world's bar
+    (docs/architecture.md#two-worlds-one-code-path) is +3 points; 10 leaves room for
+    sampling noise on 56 problems."""
     maj, bon, wbon = (asyncio.run(runner.run(StrategySpec(method=m, n=8), problems))
                       for m in ("majority", "best_of_n", "weighted_best_of_n"))
     # Same seeds and salt: the three selectors see the very same pools of samples.
