@@ -77,10 +77,12 @@ def run(cfg: EvaluateConfig) -> dict:
         log_grid(*cfg.lambda_tokens_range, cfg.sweep_points), log_grid(*cfg.lambda_latency_range, cfg.sweep_points),
         lookup=lookup, shares_lambdas=(cfg.shares_lambda_tokens, cfg.shares_lambda_latency),
         extra_policies={"probe_with_oracle_costs": (acc_hat, truth.tokens, truth.latency),
-                        "oracle_accuracy_with_predicted_costs": (truth.acc, t_hat, l_hat)})
+                        "oracle_accuracy_with_predicted_costs": (truth.acc, t_hat, l_hat)},
+        allowed=art.allowed())
     cal = {"before": report(acc_raw.ravel(), truth.acc.ravel()), "after": report(acc_hat.ravel(), truth.acc.ravel())}
     summary = {"query_set": cfg.query_set, "test_queries": len(test.query_ids), "strategies": len(art.grid.ids),
                "featurizer": art.featurizer, "per_query_costs": cfg.per_query_costs,
+               "excluded_strategies": list(art.excluded),
                "probe_calibration_test": cal, **summary}
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,8 @@ class TrainProbeConfig(BaseModel):
     patience: int = Field(3, gt=0)
     pca_components: int | None = Field(None, gt=0)  # project query features on top-k PCs (None: full)
     seed: int = 0
+    exclude_dominated: bool = Field(True, description="never let the router choose strategies the training "
+                                    "split shows dominated (chosen on validation: benchmarks.accuracy_head)")
 
 
 def run(cfg: TrainProbeConfig) -> dict:
@@ -52,7 +54,7 @@ def run(cfg: TrainProbeConfig) -> dict:
     artifact = fit_artifact(grid, featurizer, train, val,
                             TrainConfig(lr=cfg.lr, batch_size=cfg.batch_size, max_epochs=cfg.max_epochs,
                                         patience=cfg.patience, seed=cfg.seed),
-                            cfg_components=cfg.pca_components)
+                            cfg_components=cfg.pca_components, exclude_dominated=cfg.exclude_dominated)
     artifact.save(cfg.out_dir)
     return {"artifact": str(Path(cfg.out_dir)), "featurizer": artifact.featurizer, "grid_hash": grid.hash,
             "epochs": len(artifact.probe.history), **artifact.metrics}

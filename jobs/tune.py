@@ -112,7 +112,7 @@ def load_replay(cfg: TuneConfig):
     featurizer = get_featurizer(art.featurizer, recipe.policy.resolved_model(), recipe.format())
     qf = embed_table(featurizer, table)
     t_hat, l_hat = art.predict_costs(qf, per_query=cfg.per_query_costs)
-    return Replay(art.grid.ids, art.predict_accuracy(qf), t_hat, l_hat, truth), art
+    return Replay(art.grid.ids, art.predict_accuracy(qf), t_hat, l_hat, truth, art.allowed()), art
 
 
 def open_study(cfg: TuneConfig, grid_hash: str):

@@ -2,7 +2,8 @@
 
 A folder with `probe.safetensors` (MLP weights) and `artifact.json` (format
 version, featurizer, strategy grid and its hash, input standardization, Platt
-parameters, cost table, per-query cost model, metrics). Loading it against a
+parameters, cost table, per-query cost model, the strategies the router never chooses
+because the training split shows them dominated, metrics). Loading it against a
 different grid fails and says which grids differ.
 """
 
@@ -66,6 +67,13 @@ class ProbeArtifact:
     metrics: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
     reducer: QueryReducer = field(default_factory=QueryReducer)
+    # Dominated on the training split (probe.selection.dominated): never chosen, still
+    # predicted and runnable when a request forces them.
+    excluded: tuple[str, ...] = ()
+
+    def allowed(self, ids: list[str] | None = None) -> np.ndarray:
+        """[S] True for the strategies (of `ids`, default the grid) the router may choose."""
+        return np.array([s not in self.excluded for s in (ids or self.grid.ids)], dtype=bool)
 
     def strategy_features(self) -> np.ndarray:
         return np.array([s.features() for s in self.grid.strategies], dtype=np.float32)
@@ -104,6 +112,7 @@ class ProbeArtifact:
             "cost_table": self.cost_table.to_dict(),
             "cost_model": self.cost_model.to_dict() if self.cost_model else None,
             "metrics": self.metrics, "extra": self.extra, "reducer": self.reducer.to_dict(),
+            "excluded_strategies": list(self.excluded),
         }
         (path / "artifact.json").write_text(json.dumps(meta, indent=1))
         return path
@@ -143,6 +152,9 @@ def load_artifact(path: str | Path, expected_grid: StrategyGrid | None = None) -
             f"probe artifact {path} was trained with strategy feature layout {layout} "
             f"({len(layout or [])} features), but this code's method registry gives {grid.feature_layout()} "
             f"({len(grid.feature_layout())} features). Retrain the probe with this code.")
+    excluded = tuple(meta.get("excluded_strategies") or ())
+    if set(excluded) - set(grid.ids):
+        raise ArtifactError(f"{path}: excluded strategies {sorted(set(excluded) - set(grid.ids))} are not in its grid")
     model = ProbeMLP(meta["input_dim"])
     model.load_state_dict(load_file(str(path / "probe.safetensors")))
     probe = TrainedProbe(model=model, mean=np.array(meta["mean"]), std=np.array(meta["std"]),
@@ -152,4 +164,4 @@ def load_artifact(path: str | Path, expected_grid: StrategyGrid | None = None) -
         cost_table=CostTable.from_dict(meta["cost_table"]),
         cost_model=RidgeCostModel.from_dict(meta["cost_model"]) if meta.get("cost_model") else None,
         metrics=meta.get("metrics", {}), extra=meta.get("extra", {}),
-        reducer=QueryReducer.from_dict(meta.get("reducer")))
+        reducer=QueryReducer.from_dict(meta.get("reducer")), excluded=excluded)

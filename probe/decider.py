@@ -43,6 +43,7 @@ class Decider:
             raise ValueError(f"strategies {unknown} are not in the artifact's grid")
         self.columns = [ids.index(s) for s in strategies] if strategies else list(range(len(ids)))
         self.ids = [ids[j] for j in self.columns]
+        self.allowed = artifact.allowed(self.ids)  # [S] what the router may choose (forcing aside)
 
     def predict(self, questions: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         qf = self.featurizer.embed(questions)
@@ -55,7 +56,7 @@ class Decider:
                top_k: int = 5) -> list[Decision]:
         t0 = time.perf_counter()
         acc, tok, lat = self.predict(questions)
-        sel = select(acc, tok, lat, lambda_tokens, lambda_latency, max_tokens, max_latency_s)
+        sel = select(acc, tok, lat, lambda_tokens, lambda_latency, max_tokens, max_latency_s, self.allowed)
         elapsed = (time.perf_counter() - t0) / max(1, len(questions))
         out = []
         for q, j in enumerate(sel.index):

@@ -60,11 +60,11 @@ def static_points(truth: Truth, ids: list[str]) -> list[dict]:
 
 
 def sweep(truth: Truth, acc: np.ndarray, tokens: np.ndarray, latency: np.ndarray,
-          lambdas_t, lambdas_l) -> list[dict]:
+          lambdas_t, lambdas_l, allowed: np.ndarray | None = None) -> list[dict]:
     pts = []
     for lt in lambdas_t:
         for ll in lambdas_l:
-            sel = select(acc, tokens, latency, lambda_tokens=lt, lambda_latency=ll)
+            sel = select(acc, tokens, latency, lambda_tokens=lt, lambda_latency=ll, allowed=allowed)
             pts.append({"lambda_tokens": float(lt), "lambda_latency": float(ll), **outcome(truth, sel.index)})
     return pts
 
@@ -216,12 +216,14 @@ def tokens_to_match(curve: list[dict], static: list[dict], cost: str = "tokens")
             "ratio": float(best[cost] / target[cost]) if target[cost] > 0 else float("nan")}
 
 
-def under_budgets(truth: Truth, static: list[dict], policies: dict, cost: str = "latency") -> list[dict]:
+def under_budgets(truth: Truth, static: list[dict], policies: dict, cost: str = "latency",
+                  allowed: dict | None = None) -> list[dict]:
     """At each static config's mean cost as a budget: every policy run with that budget
     (per query, on its own predicted costs, lambdas 0) against the best static config that fits.
 
     policies: name -> (A, T, L) predicted [Q, S] tables. Each policy row also says whether its
-    TRUE mean cost stayed within the budget (a policy can overrun on mispredicted costs)."""
+    TRUE mean cost stayed within the budget (a policy can overrun on mispredicted costs).
+    allowed: name -> [S] mask of what that policy may choose (default: everything)."""
     key = {"latency": "max_latency_s", "tokens": "max_tokens"}[cost]
     rows = []
     for p in sorted(static, key=lambda p: p[cost]):
@@ -232,7 +234,7 @@ def under_budgets(truth: Truth, static: list[dict], policies: dict, cost: str = 
                "best_static_within": best["strategy"], "best_static_accuracy": best["accuracy"]}
         for name, (a, t, lat) in policies.items():
             # The budget is a mean over queries: float slack so the config it came from fits itself.
-            sel = select(a, t, lat, **{key: budget * (1 + TOL)})
+            sel = select(a, t, lat, **{key: budget * (1 + TOL)}, allowed=(allowed or {}).get(name))
             o = outcome(truth, sel.index)
             row[name] = {**o, "gain": o["accuracy"] - best["accuracy"],
                          "within_budget": bool(o[cost] <= budget * (1 + TOL)),
@@ -258,12 +260,14 @@ COSTS = ("tokens", "latency")
 
 def evaluate(truth: Truth, ids: list[str], methods: list[str], difficulties, predicted: tuple,
              lambdas_t, lambdas_l, lookup: LevelLookup | None = None,
-             shares_lambdas: tuple[float, float] = (0.0, 0.0), extra_policies: dict | None = None) -> dict:
+             shares_lambdas: tuple[float, float] = (0.0, 0.0), extra_policies: dict | None = None,
+             allowed: np.ndarray | None = None) -> dict:
     """Every curve and comparison of the report, scored on `truth` (pure: arrays in, dict out).
 
     predicted: the adaptive router's (A, T, L) [Q, S] tables. lookup: the per-level baseline
     fitted on the training split (None: reported as unavailable). extra_policies: more
-    name -> (A, T, L) curves (ablations), swept and plotted but not compared."""
+    name -> (A, T, L) curves (ablations), swept and plotted but not compared. allowed: [S]
+    what the probe's policies (adaptive, probe_with_oracle_costs) may choose, as the router does."""
     static = static_points(truth, ids)
     for p, m in zip(static, methods):
         p["method"] = m
@@ -272,7 +276,10 @@ def evaluate(truth: Truth, ids: list[str], methods: list[str], difficulties, pre
     if lookup is not None:
         policies["lookup"] = lookup.predict(difficulties)
     policies.update(extra_policies or {})
-    curves = {name: {"tokens": sweep(truth, *tab, lambdas_t, [0.0]), "latency": sweep(truth, *tab, [0.0], lambdas_l)}
+    probe_driven = {"adaptive", "probe_with_oracle_costs"}
+    masks = {n: allowed for n in policies if n in probe_driven and allowed is not None}
+    curves = {name: {"tokens": sweep(truth, *tab, lambdas_t, [0.0], masks.get(name)),
+                     "latency": sweep(truth, *tab, [0.0], lambdas_l, masks.get(name))}
               for name, tab in policies.items()}
     cols = split_label_strategies(truth)
     split = {"available": cols is not None and len(cols) > 0}
@@ -305,12 +312,12 @@ def evaluate(truth: Truth, ids: list[str], methods: list[str], difficulties, pre
         row["gain"] = row["adaptive_accuracy"] - p["accuracy"]
         matched.append(row)
     budget_policies = {n: policies[n] for n in ("adaptive", "lookup") if n in policies}
-    budgets = under_budgets(truth, static, budget_policies, "latency")
+    budgets = under_budgets(truth, static, budget_policies, "latency", masks)
     lt, ll = shares_lambdas
     shares = {"lambda_tokens": lt, "lambda_latency": ll}
     for n in ("adaptive", "lookup", "oracle"):
         if n in policies:
-            idx = select(*policies[n], lambda_tokens=lt, lambda_latency=ll).index
+            idx = select(*policies[n], lambda_tokens=lt, lambda_latency=ll, allowed=masks.get(n)).index
             shares[n] = {"outcome": outcome(truth, idx), "by_difficulty": chosen_shares(idx, difficulties, ids)}
     return {
         "static": static, "frontier_sets": {f: [p["strategy"] for p in subsets[f]] for f in FRONTIERS},

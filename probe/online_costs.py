@@ -217,15 +217,16 @@ def retry_after(excess_s: float, max_s: int = 30) -> int:
 
 def choose_or_shed(acc: np.ndarray, costs: OnlineCosts, delays: dict[str, float], lambda_tokens: float = 0.0,
                    lambda_latency: float = 0.0, max_tokens: float | None = None,
-                   budget_s: float | None = None, queue_floor: np.ndarray | None = None) -> Verdict:
+                   budget_s: float | None = None, queue_floor: np.ndarray | None = None,
+                   allowed: np.ndarray | None = None) -> Verdict:
     """For one query (acc: [S] predicted accuracy), the utility argmax among strategies
     predicted to fit the token and latency budgets, with served latency = service + queue.
     Without a latency budget nothing is shed. A token budget that nothing fits falls back to
     the cheapest strategy (as `select` does); a latency budget that nothing fits sheds."""
     tok, lat, queue = costs.predict(delays, queue_floor)
-    sel = select(acc[None, :], tok, lat, lambda_tokens, lambda_latency, max_tokens, budget_s)
+    sel = select(acc[None, :], tok, lat, lambda_tokens, lambda_latency, max_tokens, budget_s, allowed)
     j = int(sel.index[0])
-    if budget_s is None or lat.min() <= budget_s:
+    if budget_s is None or lat.min() <= budget_s:  # an excluded strategy fitting alone is served, not shed
         return Verdict(j, tok, lat, queue, bool(sel.feasible[0]))
     k = int(np.argmin(lat))
     # Waiting helps only with the queue part: retry once the queue has drained by the excess.

@@ -54,10 +54,22 @@ def utilities(acc: np.ndarray, tokens: np.ndarray, latency: np.ndarray,
         return acc - lt * np.broadcast_to(tokens, acc.shape) - ll * np.broadcast_to(latency, acc.shape)
 
 
+def dominated(accuracy, tokens, latency) -> np.ndarray:
+    """[S] True where another strategy is at least as accurate and no dearer in tokens and
+    latency, better in one (means over a labeled split). The router never chooses these:
+    per query, noise in the probe's cells lifts some of them over the strategy that beats
+    them on average (a winner's curse), and no query is better served by them on average."""
+    a, t, l = (np.asarray(x, dtype=np.float64) for x in (accuracy, tokens, latency))
+    ge = (a[None, :] >= a[:, None]) & (t[None, :] <= t[:, None]) & (l[None, :] <= l[:, None])
+    gt = (a[None, :] > a[:, None]) | (t[None, :] < t[:, None]) | (l[None, :] < l[:, None])
+    return (ge & gt).any(axis=1)  # row j: some column k dominates j
+
+
 def select(acc: np.ndarray, tokens: np.ndarray, latency: np.ndarray, lambda_tokens: float = 0.0,
            lambda_latency: float = 0.0, max_tokens: float | None = None,
-           max_latency_s: float | None = None) -> Selection:
-    """argmax utility per query; with budgets, only strategies predicted to fit compete."""
+           max_latency_s: float | None = None, allowed: np.ndarray | None = None) -> Selection:
+    """argmax utility per query; with budgets, only strategies predicted to fit compete.
+    `allowed` [S] (default all): the strategies that may be chosen at all."""
     acc = np.atleast_2d(np.asarray(acc, dtype=np.float64))
     tok = np.broadcast_to(np.asarray(tokens, dtype=np.float64), acc.shape)
     lat = np.broadcast_to(np.asarray(latency, dtype=np.float64), acc.shape)
@@ -70,6 +82,8 @@ def select(acc: np.ndarray, tokens: np.ndarray, latency: np.ndarray, lambda_toke
     max_tokens = check_budget("max_tokens", max_tokens)
     max_latency_s = check_budget("max_latency_s", max_latency_s)
     fits = np.ones(acc.shape, dtype=bool)
+    if allowed is not None:
+        fits &= np.asarray(allowed, dtype=bool)[None, :]
     if max_tokens is not None:
         fits &= tok <= max_tokens
     if max_latency_s is not None:

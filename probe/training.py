@@ -15,6 +15,7 @@ from probe.calibration import Platt, report
 from probe.costs import CostTable, RidgeCostModel, cost_errors
 from probe.features import featurizer_record
 from probe.mlp import TrainConfig, pair_features, train_probe
+from probe.selection import dominated
 from ttc.grid import StrategyGrid
 from ttc.label_table import LabelTable
 
@@ -25,7 +26,8 @@ def embed_table(featurizer, table: LabelTable) -> np.ndarray:
 
 
 def fit_artifact(grid: StrategyGrid, featurizer, train: LabelTable, val: LabelTable,
-                 cfg: TrainConfig = TrainConfig(), cfg_components: int | None = None) -> ProbeArtifact:
+                 cfg: TrainConfig = TrainConfig(), cfg_components: int | None = None,
+                 exclude_dominated: bool = True) -> ProbeArtifact:
     for name, t in (("train", train), ("validation", val)):
         if t.strategy_ids != grid.ids:
             raise ValueError(f"the {name} label table's strategies do not match grid {grid.name!r}")
@@ -60,7 +62,14 @@ def fit_artifact(grid: StrategyGrid, featurizer, train: LabelTable, val: LabelTa
         },
         "train_rows": int(y_train.size), "validation_rows": int(y_val.size),
     }
-    return ProbeArtifact(featurizer=featurizer.name, grid=grid, probe=probe, platt=platt,
+    # Chosen on validation (benchmarks/accuracy_head.py): never choosing what the training split
+    # shows dominated removes the probe's per-cell winner's curse among near-equal strategies.
+    excluded = ()
+    if exclude_dominated:
+        mask = dominated(y_train.mean(0), train.matrix("mean_tokens").mean(0), train.matrix("mean_latency_s").mean(0))
+        excluded = tuple(s for s, d in zip(grid.ids, mask) if d)
+    metrics["excluded_strategies"] = list(excluded)
+    return ProbeArtifact(featurizer=featurizer.name, grid=grid, probe=probe, platt=platt, excluded=excluded,
                          cost_table=cost_table, cost_model=ridge, metrics=metrics, reducer=reducer,
                          extra={"label_meta": {k: train.meta.get(k) for k in ("recipe", "policy_model", "prm_model", "seed")},
                                 "featurizer": featurizer_info})

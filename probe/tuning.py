@@ -39,9 +39,11 @@ class Replay:
     tokens_hat: np.ndarray
     latency_hat: np.ndarray
     truth: Truth
+    allowed: np.ndarray | None = None  # [S] what the router may choose (the artifact's exclusions)
 
     def outcome(self, lambda_tokens: float, lambda_latency: float) -> dict:
-        idx = select(self.acc_hat, self.tokens_hat, self.latency_hat, lambda_tokens, lambda_latency).index
+        idx = select(self.acc_hat, self.tokens_hat, self.latency_hat, lambda_tokens, lambda_latency,
+                     allowed=self.allowed).index
         return outcome_of(self.truth, idx, self.ids)
 
 

@@ -81,10 +81,10 @@ class LoadControl:
         return slo_p95_s * self.cfg.slo_budget_fraction if slo_p95_s else None
 
     def choose(self, acc_row: np.ndarray, lambda_tokens: float, lambda_latency: float,
-               max_tokens: float | None, budget_s: float | None) -> Verdict:
+               max_tokens: float | None, budget_s: float | None, allowed: np.ndarray | None = None) -> Verdict:
         floor = self.running.delay(self.costs.service_s, time.perf_counter())
         verdict = choose_or_shed(acc_row, self.costs, self.queues.delays(), lambda_tokens, lambda_latency,
-                                 max_tokens, budget_s, queue_floor=floor)
+                                 max_tokens, budget_s, queue_floor=floor, allowed=allowed)
         if verdict.index is None:
             self.metrics.shed_request("budget")
         return verdict
@@ -137,7 +137,7 @@ class Slot:
 
 
 def decide_row(load: LoadControl, ids: list[str], acc, tok, lat, knobs: dict, slo_p95_s: float | None,
-               forced: str | None = None, top_k: int = 5) -> dict:
+               forced: str | None = None, top_k: int = 5, allowed: np.ndarray | None = None) -> dict:
     """One request's decision from its probe rows (acc/tok/lat: [S], the artifact's costs).
 
     Load-aware: served costs (online service + queue) against the budget, shedding when
@@ -149,12 +149,13 @@ def decide_row(load: LoadControl, ids: list[str], acc, tok, lat, knobs: dict, sl
     budget = None
     if load.cfg.aware:
         budget = load.budget(knobs.get("max_latency_s"), slo_p95_s)
-        v = load.choose(np.asarray(acc), lt, ll, knobs.get("max_tokens"), budget)
+        v = load.choose(np.asarray(acc), lt, ll, knobs.get("max_tokens"), budget, allowed)
         if v.index is None:
             raise Overloaded(v.reason, v.retry_after_s, "budget")
         tok, lat, queue, feasible, j = v.tokens, v.latency_s, v.queue_s, v.feasible, v.index
     else:
-        sel = select(np.asarray(acc)[None, :], tok, lat, lt, ll, knobs.get("max_tokens"), knobs.get("max_latency_s"))
+        sel = select(np.asarray(acc)[None, :], tok, lat, lt, ll, knobs.get("max_tokens"), knobs.get("max_latency_s"),
+                     allowed)
         queue, feasible, j = np.zeros(len(ids)), bool(sel.feasible[0]), int(sel.index[0])
     if forced is not None:
         j = ids.index(forced)

@@ -7,7 +7,7 @@ from probe.artifact import ArtifactError, ProbeArtifact, load_artifact
 from probe.calibration import Platt, expected_calibration_error, report
 from probe.costs import CostTable, RidgeCostModel, cost_errors
 from probe.mlp import TrainConfig, pair_features, train_probe
-from probe.selection import select
+from probe.selection import dominated, select
 from ttc.grid import cpu_grid, paper_grid
 
 
@@ -115,3 +115,43 @@ def test_huge_finite_lambdas_pick_the_cheapest_without_overflow():
     # The utilities themselves overflow; reported values must still serialize.
     assert not np.isfinite(select(acc, tokens, latency, 1.7e308, 0.0).utility).all()
     json.dumps([None if not np.isfinite(u) else float(u) for u in sel.utility[0]])
+
+
+def test_dominated_strategies_are_found_and_never_chosen(tmp_path):
+    import json
+
+    from probe.decider import Decider
+
+    # b: as accurate as a, dearer in tokens; c: cheaper, less accurate (kept); d: equal to a (kept).
+    acc, tok, lat = [0.8, 0.8, 0.6, 0.8], [100, 200, 50, 100], [1.0, 1.0, 0.5, 1.0]
+    assert dominated(acc, tok, lat).tolist() == [False, True, False, False]
+    # Per query the probe may rank b first; excluded, it loses to the best allowed strategy.
+    noisy = np.array([[0.80, 0.95, 0.60, 0.70]])
+    assert select(noisy, tok, lat).index.tolist() == [1]
+    assert select(noisy, tok, lat, allowed=np.array([True, False, True, True])).index.tolist() == [0]
+    # The artifact keeps its exclusions; the Decider never picks them, whatever the lambdas.
+    art, qf = _toy_artifact(cpu_grid())
+    keep = art.grid.ids[0]
+    art.excluded = tuple(s for s in art.grid.ids if s != keep)
+    art.save(tmp_path / "a")
+    back = load_artifact(tmp_path / "a")
+    assert back.excluded == art.excluded and back.allowed().sum() == 1
+
+    class Embed:
+        name = "toy"
+
+        def embed(self, questions):
+            return qf[:len(questions)]
+
+    back.featurizer = "toy"
+    d = Decider.__new__(Decider)  # the featurizer check needs a real featurizer record
+    d.artifact, d.featurizer, d.columns, d.ids = back, Embed(), list(range(len(back.grid.ids))), back.grid.ids
+    d.allowed = back.allowed(d.ids)
+    for lt in (0.0, 1e-3, 1.0):
+        assert {x.strategy_id for x in d.decide(["q"] * 5, lambda_tokens=lt)} == {keep}
+    # An exclusion outside the grid is a malformed artifact.
+    meta = json.loads((tmp_path / "a" / "artifact.json").read_text())
+    meta["excluded_strategies"] = ["majority/n=99"]
+    (tmp_path / "a" / "artifact.json").write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match="excluded strategies .*majority/n=99.* not in its grid"):
+        load_artifact(tmp_path / "a")
