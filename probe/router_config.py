@@ -6,27 +6,24 @@ variants (the OpenAI-compatible `model` field picks one).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ttc.config_types import FiniteNonNegative, FinitePositive, RecipeFile
 from ttc.paths import CPU_RECIPE
 
 
 class Preset(BaseModel):
+    """Lambdas and budgets of the utility U = accuracy - lambda_T * tokens - lambda_L * seconds."""
+
     model_config = ConfigDict(extra="forbid")
 
-    lambda_tokens: float = Field(0.0, ge=0)
-    lambda_latency: float = Field(0.0, ge=0)
-    max_latency_s: float | None = Field(None, gt=0)
-    max_tokens: float | None = Field(None, gt=0)
-
-    @field_validator("lambda_tokens", "lambda_latency", "max_latency_s", "max_tokens")
-    @classmethod
-    def _finite(cls, v):
-        if v is not None and not math.isfinite(v):
-            raise ValueError("must be a finite number")
-        return v
+    lambda_tokens: FiniteNonNegative = Field(0.0, description="lambda_T: utility lost per predicted token")
+    lambda_latency: FiniteNonNegative = Field(0.0, description="lambda_L: utility lost per predicted second")
+    max_latency_s: FinitePositive | None = Field(None, description="latency budget per request: only "
+                                                 "strategies predicted to fit compete; None: no budget")
+    max_tokens: FinitePositive | None = Field(None, description="token budget per request, likewise")
 
 
 def resolve_token(value: str | None) -> str | None:
@@ -40,11 +37,13 @@ def resolve_token(value: str | None) -> str | None:
 
 
 class SLOTargets(BaseModel):
+    """Service-level targets over a query stream (None: no target); the tuning job meets them."""
+
     model_config = ConfigDict(extra="forbid")
 
-    mean_tokens: float | None = Field(None, gt=0)
-    p50_latency_s: float | None = Field(None, gt=0)
-    p95_latency_s: float | None = Field(None, gt=0)
+    mean_tokens: FinitePositive | None = Field(None, description="mean generated tokens per request")
+    p50_latency_s: FinitePositive | None = Field(None, description="median request latency, seconds")
+    p95_latency_s: FinitePositive | None = Field(None, description="95th-percentile request latency, seconds")
 
 
 class LoadControl(BaseModel):
@@ -67,20 +66,24 @@ class LoadControl(BaseModel):
 class RouterConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    artifact: str
-    recipe: str = CPU_RECIPE
-    default_preset: str = "latte"
+    artifact: str = Field(description="probe artifact folder (jobs.train_probe), absolute or relative "
+                                      "to the repo")
+    recipe: RecipeFile = CPU_RECIPE
+    default_preset: str = Field("latte", description="the preset a request naming none gets")
     presets: dict[str, Preset] = Field(default_factory=lambda: {
         "latte": Preset(lambda_tokens=1e-4, lambda_latency=0.01),
         "latte-fast": Preset(lambda_tokens=2e-3, lambda_latency=0.2),
         "latte-accurate": Preset(),
-    })
-    strategies: list[str] | None = None  # grid subset; default: the artifact's grid
-    slo: SLOTargets = SLOTargets()
-    max_question_chars: int = Field(2000, gt=0)
-    load_control: LoadControl = LoadControl()
-    # Bearer token for the HTTP API; None = no auth. `env:NAME` reads it from the environment.
-    api_token: str | None = None
+    }, description="named lambdas and budgets; the OpenAI `model` field picks one (GET /v1/models)")
+    strategies: list[str] | None = Field(None, description="strategy ids the router may choose from "
+                                         "(a subset of the artifact's grid); None: all of it")
+    slo: SLOTargets = Field(SLOTargets(), description="targets the lambdas were tuned for; the p95 latency "
+                            "also sets the default latency budget under load (load_control)")
+    max_question_chars: int = Field(2000, gt=0, description="longer questions are refused with 413")
+    load_control: LoadControl = Field(LoadControl(), description="latency budgets under load: served-latency "
+                                      "estimates, admission and shedding")
+    api_token: str | None = Field(None, description="bearer token of the HTTP API; `env:NAME` reads it from "
+                                  "the environment; None or empty: LATTE_API_TOKEN if set, else no auth")
 
     def resolved_token(self) -> str | None:
         return resolve_token(self.api_token)

@@ -10,31 +10,30 @@ cheapest one when none fits.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
+from pydantic import TypeAdapter, ValidationError
+
+from ttc.config_types import FiniteNonNegative, FinitePositive
+
+# The config and request models' own number types, so a value passes here iff it passes there.
+_LAMBDA, _BUDGET = TypeAdapter(FiniteNonNegative), TypeAdapter(FinitePositive)
+
+
+def _checked(adapter: TypeAdapter, name: str, value) -> float:
+    try:
+        return float(adapter.validate_python(value))
+    except ValidationError as exc:
+        raise ValueError(f"{name}: {exc.errors()[0]['msg']}, got {value!r}") from None
 
 
 def check_lambda(name: str, value) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if v < 0:
-        raise ValueError(f"{name} must be >= 0, got {v}")
-    return v
+    return _checked(_LAMBDA, name, value)
 
 
 def check_budget(name: str, value) -> float | None:
-    if value is None:
-        return None
-    v = check_lambda(name, value)
-    if v == 0:
-        raise ValueError(f"{name} must be > 0")
-    return v
+    return None if value is None else _checked(_BUDGET, name, value)
 
 
 @dataclass

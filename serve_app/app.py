@@ -19,9 +19,7 @@ class AppArgs(BaseModel):
 
 
 def _engine_dict(engine, seed: int = 0) -> dict:
-    from dataclasses import asdict
-
-    return asdict(engine.spec(seed))
+    return engine.spec(seed).model_dump()
 
 
 def build_app(args: AppArgs):

@@ -9,16 +9,11 @@ latte's own knobs (`extra_body` in the openai client) are typed fields as well.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-
-def _finite(v):
-    if v is not None and not math.isfinite(v):
-        raise ValueError("must be a finite number")
-    return v
+from ttc.config_types import Finite, FiniteNonNegative, FinitePositive
 
 
 # --- errors ----------------------------------------------------------------------------
@@ -57,20 +52,16 @@ class LatteError(Exception):
 class Knobs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    lambda_tokens: float | None = Field(None, ge=0, description="weight of predicted tokens in the utility")
-    lambda_latency: float | None = Field(None, ge=0, description="weight of predicted seconds in the utility")
-    max_latency_s: float | None = Field(None, gt=0, description="latency budget: only strategies predicted to fit")
+    lambda_tokens: FiniteNonNegative | None = Field(None, description="weight of predicted tokens in the utility")
+    lambda_latency: FiniteNonNegative | None = Field(None, description="weight of predicted seconds in the utility")
+    max_latency_s: FinitePositive | None = Field(None, description="latency budget: only strategies predicted to fit")
     strategy: str | None = Field(None, description="force a strategy id (GET /v1/strategies lists them)")
     preset: str | None = Field(None, description="named lambdas/budgets; on OpenAI routes `model` is the preset")
-
-    _fin = field_validator("lambda_tokens", "lambda_latency", "max_latency_s")(_finite)
 
 
 class SolveRequest(Knobs):
     question: str = Field(min_length=1, max_length=20000)
-    max_tokens: float | None = Field(None, gt=0, description="token budget of the whole request")
-
-    _fin_tokens = field_validator("max_tokens")(_finite)
+    max_tokens: FinitePositive | None = Field(None, description="token budget of the whole request")
 
 
 class StreamOptions(BaseModel):
@@ -90,19 +81,17 @@ class _OpenAIBase(Knobs):
     # honoured
     max_tokens: int | None = Field(None, ge=1, description="token budget of the whole request (all samples)")
     n: int | None = Field(None, ge=1, description="only 1: latte returns the one answer its strategy chose")
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, gt=0, le=1)
+    temperature: FiniteNonNegative | None = Field(None, le=2)
+    top_p: FinitePositive | None = Field(None, le=1)
     seed: int | None = None
     stop: str | list[str] | None = None
     stream: bool | None = False
     stream_options: StreamOptions | None = None
     user: str | None = Field(None, max_length=256, description="end-user id; written to the request log")
     # refused unless off
-    frequency_penalty: float | None = None
-    presence_penalty: float | None = None
+    frequency_penalty: Finite | None = None
+    presence_penalty: Finite | None = None
     logit_bias: dict[str, float] | None = None
-
-    _fin_sampling = field_validator("temperature", "top_p", "frequency_penalty", "presence_penalty")(_finite)
 
     @field_validator("stop")
     @classmethod

@@ -119,8 +119,6 @@ class Router:
         """The strategy and SamplingConfig a job runs with. The probe's predictions hold for
         the recipe's sampling, which multi-sample strategies also need (diverse samples): a
         request that sets its own temperature / top_p / stop runs as one sample."""
-        from dataclasses import replace
-
         from serve_app.serving import single_sample
 
         s = self.sampling
@@ -138,7 +136,7 @@ class Router:
                 chosen = self.single_id
         kw = {k: v for k, v in (("temperature", job.temperature), ("top_p", job.top_p), ("seed", job.seed))
               if v is not None}
-        return chosen, (replace(s, **kw) if kw else s)
+        return chosen, (s.replace(**kw) if kw else s)
 
     async def _solve(self, job, sink=None):
         """Decide and run one request: the single place the decision happens.

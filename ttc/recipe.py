@@ -9,38 +9,33 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from ttc.config_types import FiniteNonNegative
+from ttc.engine_settings import EngineSettings, EngineSpec
 from ttc.grid import GRIDS, StrategyGrid, get_grid
 from ttc.prompts import FORMATS, PromptFormat, get_format
-from ttc.strategies import SamplingConfig
-from ttc.vllm_engines import EngineSpec
+from ttc.sampling import SamplingSettings
 from ttc.paths import CPU_RECIPE, GPU_RECIPE, REPO_ROOT, read_mapping, world_dir  # noqa: F401 (re-exported)
 
 
 class Resources(BaseModel):
+    """What Ray reserves for one process holding the engine (a Serve replica, a labeling actor)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    num_cpus: float = Field(1, ge=0)
-    num_gpus: float = Field(0, ge=0)
-    accelerator_type: str | None = None
-    # Host memory one process holding this engine uses (Ray schedules and warns by it).
-    memory_gib: float = Field(1.5, gt=0)
+    num_cpus: FiniteNonNegative = Field(1, description="CPUs reserved")
+    num_gpus: FiniteNonNegative = Field(0, description="GPUs reserved (fractions share a GPU)")
+    accelerator_type: str | None = Field(None, description="Ray accelerator type the process must run "
+                                         "on (e.g. A10G); None: any")
+    memory_gib: float = Field(1.5, gt=0, description="host memory the process uses, in GiB (Ray schedules "
+                              "and warns by it)")
 
 
-class EngineConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class EngineConfig(EngineSettings):
+    """One engine of a recipe: the engine settings, plus the resources its process reserves."""
 
-    model: str
-    max_model_len: int = Field(512, gt=0)
-    dtype: str = "float32"
-    kv_cache_gib: float = Field(1.0, gt=0)
-    gpu_memory_utilization: float = Field(0.85, gt=0, le=1)
-    tensor_parallel_size: int = Field(1, gt=0)
-    max_num_seqs: int = Field(256, gt=0)
-    max_num_batched_tokens: int = Field(8192, gt=0)
-    block_size: int | None = Field(None, gt=0, multiple_of=16)
-    resources: Resources = Resources()
+    resources: Resources = Field(Resources(), description="what Ray reserves for the engine's process")
 
     def resolved_model(self) -> str:
         """Local paths are relative to the repo (the world folder may be moved with
@@ -56,49 +51,27 @@ class EngineConfig(BaseModel):
         return Path(self.model).is_absolute() or self.model.startswith(("assets/", "./"))
 
     def spec(self, seed: int = 0) -> EngineSpec:
-        return EngineSpec(model=self.resolved_model(), max_model_len=self.max_model_len,
-                          dtype=self.dtype, seed=seed, kv_cache_gib=self.kv_cache_gib,
-                          gpu_memory_utilization=self.gpu_memory_utilization,
-                          tensor_parallel_size=self.tensor_parallel_size,
-                          max_num_seqs=self.max_num_seqs, max_num_batched_tokens=self.max_num_batched_tokens,
-                          block_size=self.block_size)
-
-
-class SamplingSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    temperature: float = Field(0.7, ge=0)
-    max_tokens: int = Field(256, gt=0)
-    step_max_tokens: int = Field(48, gt=0)
-    top_p: float = Field(1.0, gt=0, le=1)
-
-    def config(self, seed: int = 0) -> SamplingConfig:
-        return SamplingConfig(temperature=self.temperature, max_tokens=self.max_tokens,
-                              step_max_tokens=self.step_max_tokens, top_p=self.top_p, seed=seed)
+        settings = self.model_dump(include=set(EngineSettings.model_fields))
+        return EngineSpec(**{**settings, "model": self.resolved_model(), "seed": seed})
 
 
 class Recipe(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str
-    prompt_format: str
-    grid: str
-    policy: EngineConfig
-    prm: EngineConfig
-    sampling: SamplingSettings = SamplingSettings()
+    name: str = Field(description="the recipe's name (recorded with labels and artifacts)")
+    prompt_format: str = Field(description=f"prompt format of policy and PRM, one of {sorted(FORMATS)} "
+                                           f"(ttc.prompts)")
+    grid: str = Field(description=f"strategy grid, one of {sorted(GRIDS)} (ttc.grid)")
+    policy: EngineConfig = Field(description="the policy model's engine (generates solutions)")
+    prm: EngineConfig = Field(description="the process reward model's engine (scores steps)")
+    sampling: SamplingSettings = Field(SamplingSettings(), description="how the policy samples")
 
-    @field_validator("prompt_format")
+    @field_validator("prompt_format", "grid")
     @classmethod
-    def _known_format(cls, v):
-        if v not in FORMATS:
-            raise ValueError(f"unknown prompt format {v!r}; known: {sorted(FORMATS)}")
-        return v
-
-    @field_validator("grid")
-    @classmethod
-    def _known_grid(cls, v):
-        if v not in GRIDS:
-            raise ValueError(f"unknown grid {v!r}; known: {sorted(GRIDS)}")
+    def _registered(cls, v, info: ValidationInfo):
+        known = {"prompt_format": FORMATS, "grid": GRIDS}[info.field_name]
+        if v not in known:
+            raise ValueError(f"unknown {info.field_name.replace('_', ' ')} {v!r}; known: {sorted(known)}")
         return v
 
     def format(self) -> PromptFormat:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from ttc.grading import extract_boxed, normalize_answer, split_steps
 from ttc.grid import StrategySpec
@@ -18,15 +18,7 @@ from ttc.interfaces import GenerationRequest, Generator, ScoreRequest, StepScore
 from ttc.methods.beam_search import STEP_STOP  # noqa: F401  (re-exported)
 from ttc.prompts import PromptFormat
 from ttc.queries import Query
-
-
-@dataclass(frozen=True)
-class SamplingConfig:
-    temperature: float = 0.7
-    max_tokens: int = 256  # per solution (parallel) or per remaining solution (beam)
-    step_max_tokens: int = 48  # per beam-search step
-    top_p: float = 1.0
-    seed: int = 0
+from ttc.sampling import SamplingConfig
 
 
 @dataclass
@@ -61,7 +53,7 @@ class StrategyRunner:
 
     def with_sampling(self, **changes) -> "StrategyRunner":
         """The same engines with other sampling settings (e.g. one request's token cap)."""
-        return StrategyRunner(self.generator, self.scorer, self.format, replace(self.sampling, **changes))
+        return StrategyRunner(self.generator, self.scorer, self.format, self.sampling.replace(**changes))
 
     async def run(self, spec: StrategySpec, queries: list[Query]) -> list:
         if spec.uses_prm and self.scorer is None:

@@ -9,30 +9,10 @@ AsyncLLM instead (same interfaces).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
+from ttc.engine_settings import EngineSpec
 from ttc.interfaces import Completion, GenerationRequest, ScoreRequest
 from ttc.prompts import PromptFormat
-
-
-@dataclass(frozen=True)
-class EngineSpec:
-    """What it takes to build one engine; the same fields on CPU and GPU."""
-
-    model: str
-    max_model_len: int = 512
-    dtype: str = "float32"
-    seed: int = 0
-    kv_cache_gib: float = 1.0  # CPU only: VLLM_CPU_KVCACHE_SPACE
-    gpu_memory_utilization: float = 0.85
-    tensor_parallel_size: int = 1
-    enforce_eager: bool = True
-    max_num_seqs: int = 256
-    max_num_batched_tokens: int = 8192
-    # Small KV blocks let prefix caching reuse beam prefixes (CPU's default block is 128
-    # tokens, longer than most world solutions); None keeps vLLM's default.
-    block_size: int | None = None
-    enable_prefix_caching: bool = True
 
 
 def _prepare_env(spec: EngineSpec) -> None:

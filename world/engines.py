@@ -5,7 +5,6 @@ jobs, benchmarks and tests run the engines exactly as the recipe declares them."
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from ttc.prompts import get_format
@@ -19,7 +18,7 @@ def _spec(role: str, model: Path, seed: int) -> EngineSpec:
     from ttc.recipe import load_recipe
 
     engine = getattr(load_recipe(CPU_RECIPE), role)
-    return replace(engine.spec(seed), model=str(model))
+    return engine.spec(seed).replace(model=str(model))
 
 
 def world_generator(root: Path | None = None, seed: int = 0) -> VLLMGenerator:
