@@ -15,27 +15,32 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from jobs.config import check_lambda_ranges, load_config
+from ttc.config_types import RecipeFile
 from ttc.paths import CPU_RECIPE
 
 
 class EvaluateConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    test_labels: str
-    artifact: str
-    out_dir: str
-    recipe: str = CPU_RECIPE
-    train_labels: str | None = None  # fits the per-difficulty lookup router (no learning)
-    query_set: str = "test split"  # what test_labels holds, named in the report (e.g. a shift)
-    lambda_tokens_range: tuple[float, float] = (1e-6, 1e-1)
-    lambda_latency_range: tuple[float, float] = (1e-4, 10.0)
-    sweep_points: int = Field(25, gt=1)
-    # Per-query ridge costs (default): chosen on validation (README, demo card).
-    per_query_costs: bool = True
+    test_labels: str = Field(description="label table (Parquet folder/file) the report is scored on")
+    artifact: str = Field(description="probe artifact folder (jobs.train_probe's out_dir)")
+    out_dir: str = Field(description="where summary.json, report.md and the PNG plots go")
+    recipe: RecipeFile = CPU_RECIPE
+    train_labels: str | None = Field(None, description="training label table; fits the per-difficulty lookup router "
+                                     "(no learning); None: no lookup baseline")
+    query_set: str = Field("test split", description="what test_labels holds, named in the report (e.g. a shift)")
+    lambda_tokens_range: tuple[float, float] = Field((1e-6, 1e-1), description="log-spaced sweep of lambda_T (per "
+                                                     "token), lo < hi, both > 0")
+    lambda_latency_range: tuple[float, float] = Field((1e-4, 10.0), description="log-spaced sweep of lambda_L (per "
+                                                      "second), lo < hi, both > 0")
+    sweep_points: int = Field(25, gt=1, description="lambdas per sweep")
+    per_query_costs: bool = Field(True, description="per-query ridge costs (chosen on validation) instead of "
+                                  "per-strategy means")
     # Lambdas of the chosen-strategy-shares plot: the CPU router's `latte` preset by default
     # (cluster/serve/router_cpu.yaml), fixed in advance, not picked on the test split.
-    shares_lambda_tokens: float = Field(1e-4, ge=0)
-    shares_lambda_latency: float = Field(0.01, ge=0)
+    shares_lambda_tokens: float = Field(1e-4, ge=0, description="lambda_T of the chosen-strategy-shares plot (the CPU "
+                                        "router's `latte` preset, fixed in advance)")
+    shares_lambda_latency: float = Field(0.01, ge=0, description="lambda_L of the chosen-strategy-shares plot")
 
     @model_validator(mode="after")
     def _ranges(self):

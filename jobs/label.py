@@ -29,32 +29,40 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jobs.config import load_config
 from ttc.label_table import LabelStore, shard_queries
+from ttc.config_types import RecipeFile
 from ttc.paths import CPU_RECIPE
 
 
 class LabelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    queries: str
-    out_dir: str
-    recipe: str = CPU_RECIPE
-    strategies: list[str] | None = None  # subset of the recipe's grid; default: all
-    resamples: int = Field(30, gt=0)
-    seed: int = 0
-    mode: Literal["batched", "per_query"] = "batched"
-    # Independent runs per query of each strategy that must run (beam search).
-    beam_runs: int = Field(4, gt=0)
-    # Batched mode: share of queries (per difficulty level, at least one each) labeled one
-    # at a time to calibrate the latency model.
-    calibration_fraction: float = Field(0.03, ge=0, le=1)
-    shard_size: int = Field(48, gt=0)
-    replicas: int = Field(2, gt=0)
-    num_cpus_per_replica: float | None = Field(None, ge=0)  # default: the recipe's resources
-    num_gpus_per_replica: float | None = Field(None, ge=0)
-    memory_gib_per_replica: float | None = Field(None, gt=0)  # default: both engines' memory_gib
-    limit: int | None = Field(None, gt=0)
-    # Fault injection for crash/resume tests: each actor dies after this many shards.
-    fail_after_shards: int | None = Field(None, gt=0)
+    queries: str = Field(description="query file (.jsonl/.json/.parquet) to label")
+    out_dir: str = Field(description="label table folder: one Parquet file per shard, merged at the end; a rerun "
+                         "resumes from it")
+    recipe: RecipeFile = CPU_RECIPE
+    strategies: list[str] | None = Field(None, description="subset of the recipe's grid to label; None: the whole "
+                                         "grid")
+    resamples: int = Field(30, gt=0, description="samples drawn per parallel config's soft label (from the shared "
+                           "pool)")
+    seed: int = Field(0, description="base seed of every request (per query and strategy)")
+    mode: Literal["batched", "per_query"] = Field("batched", description="batched: all queries of a shard per engine "
+                                                  "call, latency from a calibration subset + model; per_query: one "
+                                                  "query at a time")
+    beam_runs: int = Field(4, gt=0, description="independent seeded runs per query of each strategy that must run "
+                           "(beam search)")
+    calibration_fraction: float = Field(0.03, ge=0, le=1, description="batched mode: share of each difficulty level "
+                                        "(at least one query) timed alone to fit the latency model")
+    shard_size: int = Field(48, gt=0, description="queries per shard (the unit of resume and of one actor call)")
+    replicas: int = Field(2, gt=0, description="LabelWorker actors (each holds a policy and a PRM engine)")
+    num_cpus_per_replica: float | None = Field(None, ge=0, description="CPUs per actor; None: the recipe's engine "
+                                               "resources")
+    num_gpus_per_replica: float | None = Field(None, ge=0, description="GPUs per actor; None: the recipe's engine "
+                                               "resources")
+    memory_gib_per_replica: float | None = Field(None, gt=0, description="host memory per actor, GiB; None: both "
+                                                 "engines' memory_gib")
+    limit: int | None = Field(None, gt=0, description="label only the first N queries")
+    fail_after_shards: int | None = Field(None, gt=0, description="fault injection for crash/resume tests: each actor "
+                                          "dies after this many shards")
 
 
 class LabelWorker:

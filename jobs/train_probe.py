@@ -12,24 +12,27 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from jobs.config import load_config
+from ttc.config_types import RecipeFile
 from ttc.paths import CPU_RECIPE
 
 
 class TrainProbeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    train_labels: str
-    val_labels: str
-    out_dir: str
-    recipe: str = CPU_RECIPE
-    # Chosen on validation by benchmarks.featurizers (README, "Query features").
-    featurizer: str = "policy_hidden"
-    lr: float = Field(1e-3, gt=0)
-    batch_size: int = Field(32, gt=0)
-    max_epochs: int = Field(30, gt=0)
-    patience: int = Field(3, gt=0)
-    pca_components: int | None = Field(None, gt=0)  # project query features on top-k PCs (None: full)
-    seed: int = 0
+    train_labels: str = Field(description="training label table (fits the MLP and the cost models)")
+    val_labels: str = Field(description="validation label table (early stopping on one half, Platt scaling on the "
+                            "other)")
+    out_dir: str = Field(description="artifact folder to write")
+    recipe: RecipeFile = CPU_RECIPE
+    featurizer: str = Field("policy_hidden", description="query featurizer (probe.features); policy_hidden was chosen "
+                            "on validation")
+    lr: float = Field(1e-3, gt=0, description="Adam learning rate of the probe MLP")
+    batch_size: int = Field(32, gt=0, description="probe MLP batch size")
+    max_epochs: int = Field(30, gt=0, description="probe MLP epoch cap")
+    patience: int = Field(3, gt=0, description="epochs without validation improvement before early stopping")
+    pca_components: int | None = Field(None, gt=0, description="project query features on the top-k principal "
+                                       "components of the training queries; None: full")
+    seed: int = Field(0, description="training seed")
     exclude_dominated: bool = Field(True, description="never let the router choose strategies the training "
                                     "split shows dominated (chosen on validation: benchmarks.accuracy_head)")
 

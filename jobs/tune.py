@@ -25,44 +25,54 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from jobs.config import check_lambda_ranges, load_config
 from probe.router_config import SLOTargets
+from ttc.config_types import RecipeFile
 from ttc.paths import CPU_RECIPE
 
 
 class OnlineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str = "http://127.0.0.1:8000"
-    queries: str | None = None  # query file; default: generated CPU-world problems
-    n_queries: int = Field(24, gt=0)
-    arrival_rate_per_s: float = Field(2.0, gt=0)
-    timeout_s: float = Field(120.0, gt=0)
-    seed: int = 0
-    api_token: str | None = None  # or `env:NAME`
-    warm_start_from: str | None = None  # offline summary.json whose chosen point is tried first
+    url: str = Field("http://127.0.0.1:8000", description="base URL of the running Serve app")
+    queries: str | None = Field(None, description="query file to replay; None: generated CPU-world problems")
+    n_queries: int = Field(24, gt=0, description="requests per trial")
+    arrival_rate_per_s: float = Field(2.0, gt=0, description="Poisson arrival rate of the replay")
+    timeout_s: float = Field(120.0, gt=0, description="client timeout per request (past it the request counts as "
+                             "lost)")
+    seed: int = Field(0, description="seed of the arrivals and generated problems")
+    api_token: str | None = Field(None, description="bearer token for the app; `env:NAME` reads it from the "
+                                  "environment")
+    warm_start_from: str | None = Field(None, description="offline tuning summary.json whose chosen point is tried "
+                                        "first")
 
 
 class TuneConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    labels: str  # validation label table (replayed offline)
-    artifact: str
-    out_dir: str
-    slo: SLOTargets
-    mode: Literal["constrained", "pareto", "online"] = "constrained"
-    # Tune against targets tightened by this fraction, so they also hold on unseen queries.
-    slo_margin: float = Field(0.05, ge=0, lt=1)
-    recipe: str = CPU_RECIPE
-    base_router_config: str = "cluster/serve/router_cpu.yaml"
-    preset: str = "latte"  # the preset that receives the tuned lambdas (and becomes the default)
-    n_trials: int = Field(80, gt=0)
-    seed: int = 0
-    study_name: str = "latte-lambdas"
-    storage: str | None = None  # Optuna storage URL, or a journal file path; default out_dir/study.journal
-    lambda_tokens_range: tuple[float, float] = (1e-7, 1e-1)
-    lambda_latency_range: tuple[float, float] = (1e-5, 10.0)
-    # Per-query ridge costs (default): chosen on validation (README, demo card).
-    per_query_costs: bool = True
-    online: OnlineConfig | None = None
+    labels: str = Field(description="validation label table, replayed offline")
+    artifact: str = Field(description="probe artifact folder")
+    out_dir: str = Field(description="where the study, summary.json, router.yaml and plots go")
+    slo: SLOTargets = Field(description="targets the tuned lambdas must meet (mean tokens, p95 latency)")
+    mode: Literal["constrained", "pareto", "online"] = Field("constrained", description="constrained: best accuracy "
+                                                             "within the SLO; pareto: the accuracy/cost front; "
+                                                             "online: trials against the live Serve app")
+    slo_margin: float = Field(0.05, ge=0, lt=1, description="tune against targets tightened by this fraction, so they "
+                              "also hold on unseen queries")
+    recipe: RecipeFile = CPU_RECIPE
+    base_router_config: str = Field("cluster/serve/router_cpu.yaml", description="router config the tuned preset is "
+                                    "written into")
+    preset: str = Field("latte", description="the preset that receives the tuned lambdas (and becomes the default)")
+    n_trials: int = Field(80, gt=0, description="Optuna trials")
+    seed: int = Field(0, description="sampler seed")
+    study_name: str = Field("latte-lambdas", description="Optuna study name (resumed when the storage has it)")
+    storage: str | None = Field(None, description="Optuna storage URL or journal file path; None: "
+                                "out_dir/study.journal")
+    lambda_tokens_range: tuple[float, float] = Field((1e-7, 1e-1), description="search range of lambda_T (log scale), "
+                                                     "lo < hi, both > 0")
+    lambda_latency_range: tuple[float, float] = Field((1e-5, 10.0), description="search range of lambda_L (log "
+                                                      "scale), lo < hi, both > 0")
+    per_query_costs: bool = Field(True, description="per-query ridge costs (chosen on validation) instead of "
+                                  "per-strategy means")
+    online: OnlineConfig | None = Field(None, description="settings of the online mode (required by mode: online)")
 
     @model_validator(mode="after")
     def _check(self):

@@ -25,39 +25,45 @@ from jobs.config import load_config
 class WorldConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    out_dir: str = "assets/world"
-    seed: int = 0
-    policy_tokens: int = Field(6_000_000, gt=0)
+    out_dir: str = Field("assets/world", description="folder the tiny policy and PRM are written to")
+    seed: int = Field(0, description="training seed")
+    policy_tokens: int = Field(6_000_000, gt=0, description="policy training tokens")
     # Checkpoints every `checkpoint_every` tokens from `checkpoint_from`; the shipped policy
     # is the most trained one whose pass@1 on the hardest level stays <= select_max_hard_pass1
     # (and on the easiest >= select_min_easy_pass1), so test-time compute has room to help.
-    checkpoint_from: int = Field(2_500_000, gt=0)
-    checkpoint_every: int = Field(250_000, gt=0)
-    select_max_hard_pass1: float = Field(0.45, gt=0, le=1)
-    select_min_easy_pass1: float = Field(0.9, gt=0, le=1)
-    select_problems_per_level: int = Field(40, gt=0)
-    reuse_policy: bool = False
-    temperature: float = Field(0.7, ge=0)
-    prm_train_problems_per_level: int = Field(400, gt=0)
-    prm_val_problems_per_level: int = Field(40, gt=0)
-    prm_samples_per_problem: int = Field(8, gt=0)
-    prm_perturbed_per_problem: int = Field(1, ge=0)
-    prm_epochs: float = Field(3.0, gt=0)
-    prm_lr: float = Field(5e-4, gt=0)
-    prm_dense_weight: float = Field(0.5, ge=0)
+    checkpoint_from: int = Field(2_500_000, gt=0, description="first policy checkpoint, in training tokens")
+    checkpoint_every: int = Field(250_000, gt=0, description="policy checkpoint spacing, in training tokens")
+    select_max_hard_pass1: float = Field(0.45, gt=0, le=1, description="the shipped policy is the most trained "
+                                         "checkpoint whose hardest-level pass@1 stays at or below this")
+    select_min_easy_pass1: float = Field(0.9, gt=0, le=1, description="... and whose easiest-level pass@1 is at least "
+                                         "this")
+    select_problems_per_level: int = Field(40, gt=0, description="problems per level used to measure pass@1 for the "
+                                           "checkpoint choice")
+    reuse_policy: bool = Field(False, description="keep an existing policy in out_dir and train only the PRM")
+    temperature: float = Field(0.7, ge=0, description="sampling temperature of the policy samples the PRM trains on")
+    prm_train_problems_per_level: int = Field(400, gt=0, description="PRM training problems per level")
+    prm_val_problems_per_level: int = Field(40, gt=0, description="PRM validation problems per level")
+    prm_samples_per_problem: int = Field(8, gt=0, description="policy samples per PRM training problem")
+    prm_perturbed_per_problem: int = Field(1, ge=0, description="perturbed (wrong-step) solutions per PRM training "
+                                           "problem")
+    prm_epochs: float = Field(3.0, gt=0, description="PRM training epochs")
+    prm_lr: float = Field(5e-4, gt=0, description="PRM learning rate")
+    prm_dense_weight: float = Field(0.5, ge=0, description="weight of the dense per-step loss")
     # Fresh layers on top of the (optionally frozen) base, and right/wrong minimal pairs
     # (session 2 options, README world card).
-    prm_extra_layers: int = Field(0, ge=0)
-    prm_freeze_base: bool = False
-    prm_minimal_pairs_per_problem: int = Field(0, ge=0)
+    prm_extra_layers: int = Field(0, ge=0, description="fresh layers on top of the base model")
+    prm_freeze_base: bool = Field(False, description="freeze the base model's layers")
+    prm_minimal_pairs_per_problem: int = Field(0, ge=0, description="right/wrong minimal pairs per problem")
     # Verification training (session 3): pairs ending at a slipped step, `prm_pair_share` of
     # every batch, and arithmetic targets (train_prm.arithmetic_targets) at that weight.
-    prm_verification_pairs_per_problem: int = Field(0, ge=0)
-    prm_pair_share: float = Field(0.0, ge=0, lt=1)
-    prm_arithmetic_weight: float = Field(0.0, ge=0)
-    prm_steps: int | None = Field(None, gt=0)
-    prm_keep: Literal["best_auc", "last"] = "best_auc"
-    threads: int = Field(2, gt=0)
+    prm_verification_pairs_per_problem: int = Field(0, ge=0, description="pairs ending at a slipped step, per problem")
+    prm_pair_share: float = Field(0.0, ge=0, lt=1, description="share of every batch made of verification pairs")
+    prm_arithmetic_weight: float = Field(0.0, ge=0, description="weight of the arithmetic targets "
+                                         "(train_prm.arithmetic_targets)")
+    prm_steps: int | None = Field(None, gt=0, description="PRM optimizer steps; None: from prm_epochs")
+    prm_keep: Literal["best_auc", "last"] = Field("best_auc", description="which PRM to keep: the best validation AUC "
+                                                  "or the last")
+    threads: int = Field(2, gt=0, description="torch threads")
 
     @model_validator(mode="after")
     def _pairs_for_share(self):

@@ -7,15 +7,17 @@ models from the recipe; lambdas, presets and the probe artifact from the router 
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+from ttc.config_types import RecipeFile
 from ttc.paths import CPU_RECIPE
 
 
 class AppArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    recipe: str = CPU_RECIPE
-    router_config: str = "cluster/serve/router_cpu.yaml"
+    recipe: RecipeFile = CPU_RECIPE
+    router_config: str = Field("cluster/serve/router_cpu.yaml", description="router config file "
+                               "(cluster/serve/router_*.yaml): artifact, presets, SLO, load control")
 
 
 def _engine_dict(engine, seed: int = 0) -> dict:

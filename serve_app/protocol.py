@@ -264,74 +264,73 @@ class ChatMessageOut(BaseModel):
     content: str
 
 
-class ChatChoice(BaseModel):
-    index: int = 0
-    message: ChatMessageOut
-    finish_reason: Literal["stop", "length"]
-    logprobs: None = None
-
-
-class ChatCompletionResponse(BaseModel):
-    id: str
-    object: Literal["chat.completion"] = "chat.completion"
-    created: int
-    model: str
-    choices: list[ChatChoice]
-    usage: Usage
-    latte: LatteInfo
-
-
-class CompletionChoice(BaseModel):
-    index: int = 0
-    text: str
-    finish_reason: Literal["stop", "length"]
-    logprobs: None = None
-
-
-class CompletionResponse(BaseModel):
-    id: str
-    object: Literal["text_completion"] = "text_completion"
-    created: int
-    model: str
-    choices: list[CompletionChoice]
-    usage: Usage
-    latte: LatteInfo
-
-
 class DeltaMessage(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
 
 
-class ChatChunkChoice(BaseModel):
+# The four OpenAI objects share a head and a choice shape; a full response always carries
+# usage and latte's block, a stream chunk only in its last chunk(s).
+class _Choice(BaseModel):
     index: int = 0
-    delta: DeltaMessage
-    finish_reason: Literal["stop", "length"] | None = None
     logprobs: None = None
 
 
-class ChatCompletionChunk(BaseModel):
+class _FinalChoice(_Choice):
+    finish_reason: Literal["stop", "length"]
+
+
+class _ChunkChoice(_Choice):
+    finish_reason: Literal["stop", "length"] | None = None
+
+
+class _Head(BaseModel):
     id: str
-    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
     created: int
     model: str
-    choices: list[ChatChunkChoice]
+
+
+class _Full(_Head):
+    usage: Usage
+    latte: LatteInfo
+
+
+class _Chunk(_Head):
     usage: Usage | None = None
     latte: LatteInfo | None = None
 
 
-class CompletionChunkChoice(BaseModel):
-    index: int = 0
+class ChatChoice(_FinalChoice):
+    message: ChatMessageOut
+
+
+class CompletionChoice(_FinalChoice):
     text: str
-    finish_reason: Literal["stop", "length"] | None = None
-    logprobs: None = None
 
 
-class CompletionChunk(BaseModel):
-    id: str
+class ChatChunkChoice(_ChunkChoice):
+    delta: DeltaMessage
+
+
+class CompletionChunkChoice(_ChunkChoice):
+    text: str
+
+
+class ChatCompletionResponse(_Full):
+    object: Literal["chat.completion"] = "chat.completion"
+    choices: list[ChatChoice]
+
+
+class CompletionResponse(_Full):
     object: Literal["text_completion"] = "text_completion"
-    created: int
-    model: str
+    choices: list[CompletionChoice]
+
+
+class ChatCompletionChunk(_Chunk):
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    choices: list[ChatChunkChoice]
+
+
+class CompletionChunk(_Chunk):
+    object: Literal["text_completion"] = "text_completion"
     choices: list[CompletionChunkChoice]
-    usage: Usage | None = None
-    latte: LatteInfo | None = None

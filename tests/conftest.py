@@ -53,6 +53,14 @@ def world_format():
 
 
 @pytest.fixture(scope="session")
+def runner_with_seed(generator, scorer, world_format):
+    """A StrategyRunner on the session's engines with the recipe's sampling and a given seed."""
+    from ttc.strategies import SamplingConfig, StrategyRunner
+
+    return lambda seed: StrategyRunner(generator, scorer, world_format, SamplingConfig(seed=seed))
+
+
+@pytest.fixture(scope="session")
 def ray_session(tmp_path_factory):
     """One local Ray cluster for the whole test session (ray.init costs ~10 s here)."""
     import ray

@@ -2,13 +2,20 @@
 
 import pytest
 
+from jobs.evaluate import EvaluateConfig
+from jobs.label import LabelConfig
+from jobs.train_probe import TrainProbeConfig
+from jobs.tune import OnlineConfig, TuneConfig
+from jobs.world import WorldConfig
 from probe.router_config import LoadControl, Preset, RouterConfig, SLOTargets
+from serve_app.app import AppArgs
 from ttc.engine_settings import EngineSettings, EngineSpec
 from ttc.recipe import CPU_RECIPE, EngineConfig, Recipe, Resources, load_recipe
 from ttc.sampling import SamplingConfig, SamplingSettings
 
 DESCRIBED = [Recipe, EngineConfig, Resources, SamplingSettings, SamplingConfig, EngineSpec,
-             RouterConfig, Preset, SLOTargets, LoadControl]
+             RouterConfig, Preset, SLOTargets, LoadControl, EvaluateConfig, LabelConfig, TrainProbeConfig,
+             OnlineConfig, TuneConfig, WorldConfig, AppArgs]
 
 
 @pytest.mark.parametrize("model", DESCRIBED, ids=lambda m: m.__name__)

@@ -12,12 +12,11 @@ from ttc.grading import answers_match, split_steps
 from ttc.grid import StrategySpec
 from ttc.latency_model import LatencyModel, cross_validated_error, fill_latency
 from ttc.soft_labels import ScoredPool
-from ttc.strategies import SamplingConfig, StrategyRunner
 
 
 @pytest.fixture(scope="module")
-def runner(generator, scorer, world_format):
-    return StrategyRunner(generator, scorer, world_format, SamplingConfig(seed=5))
+def runner(runner_with_seed):
+    return runner_with_seed(5)
 
 
 @pytest.fixture(scope="module")

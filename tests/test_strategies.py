@@ -9,12 +9,12 @@ from ttc.arithmetic import generate_problems
 from ttc.grading import answers_match
 from ttc.grid import StrategySpec, cpu_grid
 from ttc.queries import Query
-from ttc.strategies import SamplingConfig, StrategyRunner
+from ttc.strategies import StrategyRunner
 
 
 @pytest.fixture(scope="module")
-def runner(generator, scorer, world_format):
-    return StrategyRunner(generator, scorer, world_format, SamplingConfig(seed=11))
+def runner(runner_with_seed):
+    return runner_with_seed(11)
 
 
 @pytest.fixture(scope="module")
