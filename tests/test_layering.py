@@ -58,3 +58,14 @@ def test_the_check_fails_on_a_forbidden_import():
 def test_cluster_holds_configuration_only():
     code = [p.relative_to(REPO) for p in (REPO / "cluster").rglob("*.py")]
     assert code == [], f"cluster/ must hold configuration only, found {code}"
+
+
+def test_readme_layout_table_lists_exactly_the_top_level_folders():
+    import re
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    folders = {p.split("/")[0] for p in tracked.splitlines() if "/" in p and not p.startswith(".")}
+    readme = (REPO / "README.md").read_text()
+    layout = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `([\w.-]+)/` \|", layout, flags=re.M))
+    assert listed == folders, f"README layout lists {sorted(listed)}, the repo has {sorted(folders)}"
