@@ -66,7 +66,7 @@ def fit_artifact(grid: StrategyGrid, featurizer, train: LabelTable, val: LabelTa
     # shows dominated removes the probe's per-cell winner's curse among near-equal strategies.
     excluded = ()
     if exclude_dominated:
-        mask = dominated(y_train.mean(0), train.matrix("mean_tokens").mean(0), train.matrix("mean_latency_s").mean(0))
+        mask = dominated(y_train.mean(0), cost_table.tokens, cost_table.latency)  # the training split's means
         excluded = tuple(s for s, d in zip(grid.ids, mask) if d)
     metrics["excluded_strategies"] = list(excluded)
     return ProbeArtifact(featurizer=featurizer.name, grid=grid, probe=probe, platt=platt, excluded=excluded,

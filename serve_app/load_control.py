@@ -2,7 +2,8 @@
 
 Thin Ray-facing glue around `probe.online_costs` (the logic): it polls the pools'
 `load_stats` every `stats_poll_s` (never per request), keeps the requests in flight
-(bounded, and with the work each still has, for the in-flight queue estimate), and turns "nothing fits the latency budget" into `Overloaded` (HTTP 429 + Retry-After,
+(bounded, and with the work each still has, for the in-flight queue estimate), and
+turns "nothing fits the latency budget" into `Overloaded` (HTTP 429 + Retry-After,
 OpenAI's error shape).
 """
 

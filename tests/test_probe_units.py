@@ -143,10 +143,7 @@ def test_dominated_strategies_are_found_and_never_chosen(tmp_path):
         def embed(self, questions):
             return qf[:len(questions)]
 
-    back.featurizer = "toy"
-    d = Decider.__new__(Decider)  # the featurizer check needs a real featurizer record
-    d.artifact, d.featurizer, d.columns, d.ids = back, Embed(), list(range(len(back.grid.ids))), back.grid.ids
-    d.allowed = back.allowed(d.ids)
+    d = Decider(back, Embed())
     for lt in (0.0, 1e-3, 1.0):
         assert {x.strategy_id for x in d.decide(["q"] * 5, lambda_tokens=lt)} == {keep}
     # An exclusion outside the grid is a malformed artifact.
