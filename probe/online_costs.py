@@ -9,7 +9,9 @@ Three pieces, all pure (no Ray), used by the router for every decision:
 - `QueueModel`: each pool's queueing delay from its live stats, pending work / throughput.
   With continuous batching a new engine request does not wait for the backlog to drain but
   shares the batch; its slowdown is still about the backlog's drain time (its per-sequence
-  rate is throughput / active sequences), so one figure serves both views.
+  rate is throughput / active sequences), so one figure serves both views. Between polls
+  the backlog drains at one second per second: a snapshot taken while a request was
+  finishing must not make an idle pool look busy.
 - `InFlight`: the delay the router's own running requests will add, from the work they
   still have: pool stats see only calls being served, not beam's later iterations or
   escalation's stage 2, so under a rising load they lag what a new request will share.
@@ -121,9 +123,12 @@ class QueueModel:
         self.alpha, self.min_busy_s = alpha, min_busy_s
         self.rate = {p: None for p in pools}
         self.delay_s = {p: 0.0 for p in pools}
+        self.polled_at = {p: None for p in pools}
         self._ref: dict[str, tuple[float, float]] = {}
 
-    def update(self, pool: str, stats: PoolStats) -> float:
+    def update(self, pool: str, stats: PoolStats, now: float | None = None) -> float:
+        """Take one poll of `pool` (at time `now`, for the drain); returns its delay then."""
+        self.polled_at[pool] = now
         ref = self._ref.get(pool)
         if ref is None or stats.busy_s < ref[1] or stats.work_done < ref[0]:  # first poll or a restart
             self._ref[pool] = (stats.work_done, stats.busy_s)
@@ -137,8 +142,17 @@ class QueueModel:
         self.delay_s[pool] = pending / rate if rate and pending > 0 else 0.0
         return self.delay_s[pool]
 
-    def delays(self) -> dict[str, float]:
-        return dict(self.delay_s)
+    def delays(self, now: float | None = None) -> dict[str, float]:
+        """Each pool's delay at its last poll, drained by the time since (when `now` is given)."""
+        if now is None:
+            return dict(self.delay_s)
+        return {p: max(0.0, d - (now - self.polled_at[p] if self.polled_at.get(p) is not None else 0.0))
+                for p, d in self.delay_s.items()}
+
+    def age_s(self, now: float) -> float:
+        """Seconds since the oldest pool's last poll (inf before every pool was polled)."""
+        ts = [t for t in self.polled_at.values()]
+        return math.inf if not ts or any(t is None for t in ts) else now - min(ts)
 
 
 @dataclass

@@ -58,6 +58,9 @@ class LoadControl(BaseModel):
     slo_budget_fraction: float = Field(0.7, gt=0, le=1, description="share of the SLO's p95 latency a "
                                        "request's predicted mean latency may use (the rest absorbs spread)")
     stats_poll_s: float = Field(0.25, gt=0, description="how often the pools' load stats are read")
+    confirm_shed_after_s: float = Field(0.02, ge=0, description="a shed decided on pool stats older than "
+                                        "this is decided again on a fresh read first (a 429 is never "
+                                        "the fault of a stale poll)")
     ewma_alpha: float = Field(0.2, gt=0, le=1, description="weight of a new observation in the online costs")
     decision_batch_size: int = Field(16, gt=0, description="decisions batched together (@serve.batch)")
     decision_batch_wait_s: float = Field(0.002, ge=0, description="longest wait to fill a decision batch")

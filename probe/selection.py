@@ -68,7 +68,8 @@ def select(acc: np.ndarray, tokens: np.ndarray, latency: np.ndarray, lambda_toke
            lambda_latency: float = 0.0, max_tokens: float | None = None,
            max_latency_s: float | None = None, allowed: np.ndarray | None = None) -> Selection:
     """argmax utility per query; with budgets, only strategies predicted to fit compete.
-    `allowed` [S] (default all): the strategies that may be chosen at all."""
+    `allowed` [S] (default all): the strategies preferred; the others compete only for a
+    query whose budget no allowed strategy fits."""
     acc = np.atleast_2d(np.asarray(acc, dtype=np.float64))
     tok = np.broadcast_to(np.asarray(tokens, dtype=np.float64), acc.shape)
     lat = np.broadcast_to(np.asarray(latency, dtype=np.float64), acc.shape)
@@ -81,12 +82,15 @@ def select(acc: np.ndarray, tokens: np.ndarray, latency: np.ndarray, lambda_toke
     max_tokens = check_budget("max_tokens", max_tokens)
     max_latency_s = check_budget("max_latency_s", max_latency_s)
     fits = np.ones(acc.shape, dtype=bool)
-    if allowed is not None:
-        fits &= np.asarray(allowed, dtype=bool)[None, :]
     if max_tokens is not None:
         fits &= tok <= max_tokens
     if max_latency_s is not None:
         fits &= lat <= max_latency_s
+    if allowed is not None:
+        # A budget is a constraint, the exclusion a preference: where no allowed strategy
+        # fits a query's budget, the excluded ones that fit compete.
+        preferred = fits & np.asarray(allowed, dtype=bool)[None, :]
+        fits = np.where(preferred.any(axis=1, keepdims=True), preferred, fits)
     masked = np.where(fits, u_rank, -np.inf)
     any_fit = fits.any(axis=1)
     # Nothing fits: fall back to the cheapest strategy (by latency, then tokens).

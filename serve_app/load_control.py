@@ -52,6 +52,7 @@ class LoadControl:
         self.metrics = LoadMetrics()
         self.in_flight = 0
         self._poller: asyncio.Task | None = None
+        self._read: asyncio.Task | None = None
 
     # --- admission -------------------------------------------------------------------
     @contextlib.contextmanager
@@ -61,7 +62,7 @@ class LoadControl:
         slot leaves when the request ends, however it ends."""
         if self.in_flight >= self.cfg.max_in_flight:
             self.metrics.shed_request("admission")
-            wait = max(self.queues.delays().values(), default=0.0)
+            wait = max(self.queues.delays(time.perf_counter()).values(), default=0.0)
             raise Overloaded(f"the router is running {self.in_flight} requests, its limit; retry later",
                              retry_after(wait), "admission")
         self._ensure_poller()
@@ -83,12 +84,21 @@ class LoadControl:
 
     def choose(self, acc_row: np.ndarray, lambda_tokens: float, lambda_latency: float,
                max_tokens: float | None, budget_s: float | None, allowed: np.ndarray | None = None) -> Verdict:
-        floor = self.running.delay(self.costs.service_s, time.perf_counter())
-        verdict = choose_or_shed(acc_row, self.costs, self.queues.delays(), lambda_tokens, lambda_latency,
-                                 max_tokens, budget_s, queue_floor=floor, allowed=allowed)
-        if verdict.index is None:
-            self.metrics.shed_request("budget")
-        return verdict
+        now = time.perf_counter()
+        floor = self.running.delay(self.costs.service_s, now)
+        return choose_or_shed(acc_row, self.costs, self.queues.delays(now), lambda_tokens, lambda_latency,
+                              max_tokens, budget_s, queue_floor=floor, allowed=allowed)
+
+    def served_table(self) -> dict[str, dict]:
+        """What a request arriving now is predicted to cost, per strategy: the online
+        service estimate plus the current queue (pools' and in-flight)."""
+        now = time.perf_counter()
+        tok, lat, queue = self.costs.predict(self.queues.delays(now), self.running.delay(self.costs.service_s, now))
+        return {sid: {"served_tokens": float(tok[j]), "served_latency_s": float(lat[j]),
+                      "served_queue_s": float(queue[j])} for j, sid in enumerate(self.costs.ids)}
+
+    def stats_are_stale(self) -> bool:
+        return self.queues.age_s(time.perf_counter()) > self.cfg.confirm_shed_after_s
 
     def observe(self, sid: str, result, latency_s: float, predicted_tokens: float, predicted_latency_s: float,
                 queue_s: float, slot: "Slot | None" = None) -> None:
@@ -105,15 +115,25 @@ class LoadControl:
         if self._poller is None or self._poller.done():
             self._poller = asyncio.get_running_loop().create_task(self._poll())
 
+    async def _read_pools(self) -> None:
+        for pool in POOLS:
+            try:
+                s = await asyncio.wait_for(self.pools[pool].load_stats.remote(), timeout=2.0)
+                self.queues.update(pool, PoolStats(s["pending_work"], s["work_done"], s["busy_s"]),
+                                   time.perf_counter())
+            except Exception as exc:  # a pool restarting: keep the last estimate
+                logger.debug("load_stats of %s failed: %s", pool, exc)
+        self.metrics.queue_delays(self.queues.delays())
+
+    async def refresh(self) -> None:
+        """Read the pools' stats now; requests asking at once share one read."""
+        if self._read is None or self._read.done():
+            self._read = asyncio.get_running_loop().create_task(self._read_pools())
+        await asyncio.shield(self._read)
+
     async def _poll(self) -> None:
         while True:
-            for pool in POOLS:
-                try:
-                    s = await asyncio.wait_for(self.pools[pool].load_stats.remote(), timeout=2.0)
-                    self.queues.update(pool, PoolStats(s["pending_work"], s["work_done"], s["busy_s"]))
-                except Exception as exc:  # a pool restarting: keep the last estimate
-                    logger.debug("load_stats of %s failed: %s", pool, exc)
-            self.metrics.queue_delays(self.queues.delays())
+            await self.refresh()
             await asyncio.sleep(self.cfg.stats_poll_s)
 
     def stop(self) -> None:
@@ -137,13 +157,30 @@ class Slot:
                                            float(self.load.running.interference(x, now)[0]))
 
 
-def decide_row(load: LoadControl, ids: list[str], acc, tok, lat, knobs: dict, slo_p95_s: float | None,
-               forced: str | None = None, top_k: int = 5, allowed: np.ndarray | None = None) -> dict:
+async def decide_row(load: LoadControl, ids: list[str], acc, tok, lat, knobs: dict, slo_p95_s: float | None,
+                     forced: str | None = None, top_k: int = 5, allowed: np.ndarray | None = None) -> dict:
     """One request's decision from its probe rows (acc/tok/lat: [S], the artifact's costs).
 
     Load-aware: served costs (online service + queue) against the budget, shedding when
-    nothing fits (a forced strategy too, when it cannot fit). Off: the artifact's costs
-    and `select`'s budget rule, as before (never sheds)."""
+    nothing fits (a forced strategy too, when it cannot fit); a shed on stale pool stats is
+    decided again on a fresh read. Off: the artifact's costs and `select`'s budget rule, as
+    before (never sheds)."""
+    args = (load, ids, acc, tok, lat, knobs, slo_p95_s, forced, top_k, allowed)
+    try:
+        try:
+            return _decide_once(*args)
+        except Overloaded:
+            if not load.stats_are_stale():
+                raise
+        await load.refresh()
+        return _decide_once(*args)
+    except Overloaded as exc:
+        load.metrics.shed_request(exc.reason)
+        raise
+
+
+def _decide_once(load: LoadControl, ids: list[str], acc, tok, lat, knobs: dict, slo_p95_s: float | None,
+                 forced: str | None, top_k: int, allowed: np.ndarray | None) -> dict:
     from probe.selection import select
 
     lt, ll = knobs.get("lambda_tokens", 0.0), knobs.get("lambda_latency", 0.0)
@@ -161,7 +198,6 @@ def decide_row(load: LoadControl, ids: list[str], acc, tok, lat, knobs: dict, sl
     if forced is not None:
         j = ids.index(forced)
         if budget is not None and lat[j] > budget:
-            load.metrics.shed_request("budget")
             wait = min(lat[j] - budget, queue[j]) if queue[j] > 0 else lat[j] - budget
             raise Overloaded(f"strategy {forced} is predicted to take {lat[j]:.3g} s ({queue[j]:.3g} s of it "
                              f"queueing), over the {budget:.3g} s budget", retry_after(wait), "budget")

@@ -165,7 +165,7 @@ class Router:
             t_enter = time.perf_counter()
             acc, tok, lat, compute_s = await self._predict(question)
             t1 = time.perf_counter()
-            d = decide_row(self.load, self.decider.ids, acc, tok, lat, knobs, self.cfg.slo.p95_latency_s,
+            d = await decide_row(self.load, self.decider.ids, acc, tok, lat, knobs, self.cfg.slo.p95_latency_s,
                            job.strategy, allowed=self.decider.allowed)
             decision_s = compute_s + time.perf_counter() - t1
             chosen, sampling = self._sampling_for(job, d["strategy"], job.strategy is not None)
@@ -256,7 +256,14 @@ class Router:
     @api.get("/v1/strategies")
     async def strategies(self, request: Request):
         self._authorize(request)
-        return {"grid": self.grid.name, "grid_hash": self.grid.hash, "strategies": self.decider.strategy_table()}
+        # The artifact's costs (served alone, in process) and, when the router is load-aware,
+        # what it now predicts a served request pays: the figures its budgets compare.
+        rows = self.decider.strategy_table()
+        if self.load.cfg.aware:
+            served = self.load.served_table()
+            rows = [{**r, **served[r["strategy"]]} for r in rows]
+        return {"grid": self.grid.name, "grid_hash": self.grid.hash, "load_aware": self.load.cfg.aware,
+                "strategies": rows}
 
     @api.get("/v1/models")
     async def models(self, request: Request):

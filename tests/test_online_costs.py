@@ -64,6 +64,64 @@ def test_queue_delay_is_pending_work_over_the_busy_rate():
     assert qm.delays() == {"policy": pytest.approx(1.0), "prm": 0.0}
 
 
+def test_a_polled_backlog_drains_between_polls():
+    qm = QueueModel(min_busy_s=0.5)
+    qm.update("policy", PoolStats(pending_work=0, work_done=0, busy_s=0), now=0.0)
+    assert qm.update("policy", PoolStats(pending_work=1000, work_done=1000, busy_s=1.0), now=10.0) == pytest.approx(1.0)
+    qm.update("prm", PoolStats(pending_work=0, work_done=0, busy_s=0), now=10.0)
+    assert qm.delays(10.4)["policy"] == pytest.approx(0.6)
+    assert qm.delays(12.0)["policy"] == 0.0
+    assert qm.delays()["policy"] == pytest.approx(1.0)  # as polled
+    assert qm.age_s(10.5) == pytest.approx(0.5)
+    assert QueueModel().age_s(1.0) == float("inf")  # never polled: stale
+
+
+def test_a_shed_on_stale_stats_is_decided_again_on_a_fresh_read():
+    """The router's glue: a busy snapshot taken as the last request finished must not shed
+    the next one when a fresh read shows the pools idle; a fresh busy read still sheds."""
+    import asyncio
+
+    from probe.router_config import LoadControl as Cfg
+    from serve_app.load_control import LoadControl, Overloaded, decide_row
+
+    class Stats:  # a pool handle's `load_stats.remote()`, answering what `state` holds
+        def __init__(self, state):
+            self.state, self.reads = state, 0
+
+        async def remote(self):
+            self.reads += 1
+            return self.state
+
+    class Pool:
+        def __init__(self, state):
+            self.load_stats = Stats(state)
+
+    table = [{"strategy": s, "predicted_tokens": t, "predicted_latency_s": l}
+             for s, t, l in zip(IDS, [60, 500, 900], [0.1, 0.3, 0.8])]
+    grid = {s: StrategySpec.from_id(s) for s in IDS}
+    idle = {"pending_work": 0.0, "work_done": 2000.0, "busy_s": 2.0}
+    pools = {"policy": Pool(dict(idle)), "prm": Pool(dict(idle))}
+    load = LoadControl(Cfg(confirm_shed_after_s=0.0), grid, table, pools)
+    load.queues.update("policy", PoolStats(0, 0, 0), now=0.0)
+    # The stale snapshot: 3000 tokens pending at 1000 tokens/s, 3 s of queue.
+    load.queues.update("policy", PoolStats(3000, 1000, 1.0), now=__import__("time").perf_counter())
+    load.queues.update("prm", PoolStats(0, 0, 0), now=__import__("time").perf_counter())
+    acc = np.array([0.5, 0.8, 0.9])
+
+    async def decide():
+        return await decide_row(load, IDS, acc, None, None, {"max_latency_s": 0.5}, None)
+
+    d = asyncio.run(decide())
+    assert d["strategy"] == IDS[1] and d["predicted_queue_s"] == 0.0
+    assert pools["policy"].load_stats.reads == 1
+    # Truly busy: the poller's read shows it, the re-read confirms it, and the shed stands.
+    pools["policy"].load_stats.state = {"pending_work": 3000.0, "work_done": 3000.0, "busy_s": 3.0}
+    asyncio.run(load.refresh())
+    with pytest.raises(Overloaded) as e:
+        asyncio.run(decide())
+    assert e.value.status_code == 429 and pools["policy"].load_stats.reads == 3
+
+
 def test_budgeted_choice_moves_cheaper_as_the_queue_grows_then_sheds():
     c = costs()
     acc = np.array([0.5, 0.8, 0.9])  # accuracy grows with cost

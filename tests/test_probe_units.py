@@ -129,6 +129,10 @@ def test_dominated_strategies_are_found_and_never_chosen(tmp_path):
     noisy = np.array([[0.80, 0.95, 0.60, 0.70]])
     assert select(noisy, tok, lat).index.tolist() == [1]
     assert select(noisy, tok, lat, allowed=np.array([True, False, True, True])).index.tolist() == [0]
+    # A budget outranks the exclusion: when only an excluded strategy fits, it is chosen,
+    # and the choice counts as within budget.
+    sel = select(noisy, tok, lat, max_tokens=60, allowed=np.array([True, True, False, True]))
+    assert sel.index.tolist() == [2] and sel.feasible.tolist() == [True]
     # The artifact keeps its exclusions; the Decider never picks them, whatever the lambdas.
     art, qf = _toy_artifact(cpu_grid())
     keep = art.grid.ids[0]
