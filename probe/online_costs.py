@@ -146,13 +146,13 @@ class QueueModel:
         """Each pool's delay at its last poll, drained by the time since (when `now` is given)."""
         if now is None:
             return dict(self.delay_s)
-        return {p: max(0.0, d - (now - self.polled_at[p] if self.polled_at.get(p) is not None else 0.0))
+        return {p: max(0.0, d - (now - self.polled_at[p] if self.polled_at[p] is not None else 0.0))
                 for p, d in self.delay_s.items()}
 
     def age_s(self, now: float) -> float:
         """Seconds since the oldest pool's last poll (inf before every pool was polled)."""
-        ts = [t for t in self.polled_at.values()]
-        return math.inf if not ts or any(t is None for t in ts) else now - min(ts)
+        ts = list(self.polled_at.values())
+        return math.inf if None in ts else now - min(ts)
 
 
 @dataclass
@@ -229,6 +229,13 @@ def retry_after(excess_s: float, max_s: int = 30) -> int:
     return int(min(max_s, max(1, math.ceil(excess_s))))
 
 
+def shed_wait(latency_s: float, queue_s: float, budget_s: float) -> float:
+    """Seconds to wait before a strategy predicted at `latency_s` may fit `budget_s`:
+    waiting helps only with the queue part, so retry once the queue has drained by the excess."""
+    excess = latency_s - budget_s
+    return min(excess, queue_s) if queue_s > 0 else excess
+
+
 def choose_or_shed(acc: np.ndarray, costs: OnlineCosts, delays: dict[str, float], lambda_tokens: float = 0.0,
                    lambda_latency: float = 0.0, max_tokens: float | None = None,
                    budget_s: float | None = None, queue_floor: np.ndarray | None = None,
@@ -243,8 +250,7 @@ def choose_or_shed(acc: np.ndarray, costs: OnlineCosts, delays: dict[str, float]
     if budget_s is None or lat.min() <= budget_s:  # an excluded strategy fitting alone is served, not shed
         return Verdict(j, tok, lat, queue, bool(sel.feasible[0]))
     k = int(np.argmin(lat))
-    # Waiting helps only with the queue part: retry once the queue has drained by the excess.
-    wait = min(lat[k] - budget_s, queue[k]) if queue[k] > 0 else lat[k] - budget_s
+    wait = shed_wait(float(lat[k]), float(queue[k]), budget_s)
     reason = (f"no strategy is predicted to finish within {budget_s:.3g} s: the fastest, {costs.ids[k]}, "
               f"is predicted {lat[k]:.3g} s ({queue[k]:.3g} s of it queueing)")
     return Verdict(None, tok, lat, queue, False, retry_after(wait), reason)

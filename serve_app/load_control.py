@@ -19,7 +19,7 @@ from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from probe.online_costs import POOLS, InFlight, OnlineCosts, PoolStats, QueueModel, Verdict, choose_or_shed, \
-    pool_rounds, retry_after
+    pool_rounds, retry_after, shed_wait
 from serve_app.load_metrics import LoadMetrics
 
 logger = logging.getLogger("ray.serve")
@@ -84,16 +84,19 @@ class LoadControl:
 
     def choose(self, acc_row: np.ndarray, lambda_tokens: float, lambda_latency: float,
                max_tokens: float | None, budget_s: float | None, allowed: np.ndarray | None = None) -> Verdict:
-        now = time.perf_counter()
-        floor = self.running.delay(self.costs.service_s, now)
-        return choose_or_shed(acc_row, self.costs, self.queues.delays(now), lambda_tokens, lambda_latency,
+        delays, floor = self._queues_now()
+        return choose_or_shed(acc_row, self.costs, delays, lambda_tokens, lambda_latency,
                               max_tokens, budget_s, queue_floor=floor, allowed=allowed)
+
+    def _queues_now(self) -> tuple[dict[str, float], np.ndarray]:
+        """The pools' drained delays and the in-flight floor [S], as of now."""
+        now = time.perf_counter()
+        return self.queues.delays(now), self.running.delay(self.costs.service_s, now)
 
     def served_table(self) -> dict[str, dict]:
         """What a request arriving now is predicted to cost, per strategy: the online
         service estimate plus the current queue (pools' and in-flight)."""
-        now = time.perf_counter()
-        tok, lat, queue = self.costs.predict(self.queues.delays(now), self.running.delay(self.costs.service_s, now))
+        tok, lat, queue = self.costs.predict(*self._queues_now())
         return {sid: {"served_tokens": float(tok[j]), "served_latency_s": float(lat[j]),
                       "served_queue_s": float(queue[j])} for j, sid in enumerate(self.costs.ids)}
 
@@ -198,7 +201,7 @@ def _decide_once(load: LoadControl, ids: list[str], acc, tok, lat, knobs: dict, 
     if forced is not None:
         j = ids.index(forced)
         if budget is not None and lat[j] > budget:
-            wait = min(lat[j] - budget, queue[j]) if queue[j] > 0 else lat[j] - budget
+            wait = shed_wait(float(lat[j]), float(queue[j]), budget)
             raise Overloaded(f"strategy {forced} is predicted to take {lat[j]:.3g} s ({queue[j]:.3g} s of it "
                              f"queueing), over the {budget:.3g} s budget", retry_after(wait), "budget")
     u = np.asarray(acc) - lt * tok - ll * lat

@@ -166,7 +166,7 @@ class Router:
             acc, tok, lat, compute_s = await self._predict(question)
             t1 = time.perf_counter()
             d = await decide_row(self.load, self.decider.ids, acc, tok, lat, knobs, self.cfg.slo.p95_latency_s,
-                           job.strategy, allowed=self.decider.allowed)
+                                 job.strategy, allowed=self.decider.allowed)
             decision_s = compute_s + time.perf_counter() - t1
             chosen, sampling = self._sampling_for(job, d["strategy"], job.strategy is not None)
             # What was predicted for the strategy that runs (a forced one may lie outside the top).
