@@ -34,6 +34,8 @@ def main(argv=None):
     ap.add_argument("--labels", default="runs/demo/labels")
     ap.add_argument("--recipe", default=CPU_RECIPE)
     ap.add_argument("--mixes", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0])
+    ap.add_argument("--ensembles", type=int, nargs="*", default=[5],
+                    help="also score ensembles of this many probes (the artifact's seed + retrained seeds)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
 
@@ -46,12 +48,12 @@ def main(argv=None):
 
 def run(a) -> dict:
     from probe.artifact import load_artifact
-    from probe.calibration import Platt
+    from probe.calibration import Platt, auc
     from probe.evaluation import LevelLookup, Truth, evaluate, log_grid, strategy_methods
     from probe.features import get_featurizer
-    from probe.mlp import pair_features
+    from probe.mlp import TrainConfig, pair_features, train_probe
     from probe.selection import dominated as dominated_on
-    from probe.training import embed_table
+    from probe.training import embed_table, validation_halves
     from ttc.label_table import LabelTable
     from ttc.recipe import load_recipe
 
@@ -60,16 +62,14 @@ def run(a) -> dict:
     feat = get_featurizer(art.featurizer, recipe.policy.resolved_model(), recipe.format())
     tables = {s: LabelTable.read(f"{a.labels}/labels_{s}.parquet") for s in ("train", "val", "test")}
     sf = art.strategy_features()
-    logits, costs = {}, {}
+    logits, costs, qfs = {}, {}, {}
     for s, t in tables.items():
-        qf = embed_table(feat, t)
+        qf = qfs[s] = embed_table(feat, t)
         logits[s] = art.probe.logits(pair_features(art.reducer(qf), sf)).reshape(len(t.query_ids), -1)
         costs[s] = art.predict_costs(qf)
         print(f"[accuracy_head] {s}: {len(t.query_ids)} queries embedded", file=sys.stderr, flush=True)
     y = {s: t.matrix("soft_label") for s, t in tables.items()}
-    nv = len(tables["val"].query_ids)
-    half = max(1, nv // 2)
-    stop, cal = slice(0, half), slice(half, None)  # as probe.training cuts validation
+    stop, cal = validation_halves(tables["val"])  # as probe.training cuts validation
 
     def theta(L):
         return L.mean(axis=1)
@@ -89,15 +89,17 @@ def run(a) -> dict:
                              tables["train"].matrix("mean_tokens"), tables["train"].matrix("mean_latency_s"))
     lt, ll = log_grid(1e-6, 1e-1, 25), log_grid(1e-4, 10.0, 25)
 
-    def score(split, acc, rows=slice(None)):
+    def score(split, acc, rows=None):
         t = tables[split]
         truth = Truth.from_table(t)
-        if rows != slice(None):
+        if rows is None:
+            rows = slice(None)
+        else:
             truth = Truth(truth.acc[rows], truth.tokens[rows], truth.latency[rows],
                           None if truth.acc_a is None else truth.acc_a[rows],
                           None if truth.acc_b is None else truth.acc_b[rows])
         d = t.difficulties()
-        qd = [d[q] for q in t.query_ids][rows]
+        qd = list(np.asarray([d[q] for q in t.query_ids], dtype=object)[rows])
         tok, lat = costs[split][0][rows], costs[split][1][rows]
         ev = evaluate(truth, art.grid.ids, strategy_methods(t), qd, (acc[rows], tok, lat), lt, ll, lookup=lookup)
         ar = ev["areas"]
@@ -111,6 +113,28 @@ def run(a) -> dict:
                 "matched": ev["static_configs_matched_or_beaten"]}
 
     variants = {"mlp_platt": lambda s: art.platt(logits[s])}
+    # Ensembles: the artifact's MLP plus MLPs trained the same way with other seeds (same
+    # reduced features, same early-stopping half); mean logits, Platt refitted on the
+    # calibration half. Averaging shrinks each cell's noise, the source of the winner's curse.
+    if a.ensembles:
+        members = {s: [logits[s]] for s in tables}
+        x = {s: pair_features(art.reducer(qfs[s]), sf) for s in tables}
+        nq_val = len(tables["val"].query_ids)
+        xv_stop = x["val"].reshape(nq_val, len(sf), -1)[stop].reshape(-1, x["val"].shape[1])
+        from jobs.train_probe import TrainProbeConfig
+
+        job = TrainProbeConfig.model_fields  # the job's training settings, not this script's own
+        for seed in range(1, max(a.ensembles)):
+            tc = TrainConfig(lr=job["lr"].default, batch_size=job["batch_size"].default,
+                             max_epochs=job["max_epochs"].default, patience=job["patience"].default, seed=seed)
+            m = train_probe(x["train"], y["train"].ravel(), xv_stop, y["val"][stop].ravel(), tc)
+            for s in tables:
+                members[s].append(m.logits(x[s]).reshape(len(tables[s].query_ids), -1))
+            print(f"[accuracy_head] ensemble member seed {seed} trained", file=sys.stderr, flush=True)
+        for k in a.ensembles:
+            mean = {s: np.mean(members[s][:k], axis=0) for s in tables}
+            pl = Platt.fit(mean["val"][cal].ravel(), y["val"][cal].ravel())
+            variants[f"ensemble{k}"] = (lambda s, mean=mean, pl=pl: pl(mean[s]))
     heads = {"val_half": fit_heads(logits["val"][cal], y["val"][cal]),
              "train": fit_heads(logits["train"], y["train"])}
     for src, hs in heads.items():
@@ -136,10 +160,14 @@ def run(a) -> dict:
     for name, f in variants.items():
         acc_val = f("val")
         res[name] = {"val_choose_half": score("val", acc_val, stop)}
+        if not name.endswith("_pruned"):  # exclusion changes choices, not the probe's probabilities
+            res[name]["val_auc_choose_half"] = auc(acc_val[stop].ravel(), y["val"][stop].ravel())
         print(f"[accuracy_head] {name}: {res[name]['val_choose_half']}", file=sys.stderr, flush=True)
     best = max(res, key=lambda n: res[n]["val_choose_half"]["tokens_all"] + res[n]["val_choose_half"]["latency_all"])
     for name in {best, "mlp_platt"}:
         res[name]["test"] = score("test", variants[name]("test"))
+        base = variants[name.removesuffix("_pruned")]
+        res[name]["test_auc"] = auc(base("test").ravel(), y["test"].ravel())
     return {"chosen_on_validation": best, "by_variant": res}
 
 

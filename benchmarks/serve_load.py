@@ -3,15 +3,17 @@
     python -m benchmarks.serve_load --json [--window-s 30] [--search-window-s 20]
 
 1. Finds the rate the default preset sustains with p95 within the router config's SLO
-   (load-awareness off: the plain router), doubling from --start-rate, then bisecting.
+   (load-awareness off: the plain router), doubling from --start-rate, then bisecting; each
+   step pools --search-repeats windows, since a p95 of a few dozen requests is noisy.
 2. At 0.5x, 1x, 2x, 4x that rate, replays CPU-world problems (they have answers) through
    `/v1/solve` with Poisson arrivals (the tuning job's online load code) for three routers,
    switched in place on one deployment (hot reload of the router config, same engines):
    (a) load-aware, (b) load-awareness off, (c) the best static config: the strategy with the
    best validation utility under the default preset's lambdas, forced on every request.
-Per router and load: p50/p95/p99 latency of answered requests, accuracy over every request
-sent (a shed one counts as not answered) and over answered ones, mean tokens, counts of
-200 / 429 / 5xx / lost (client timeout or connection error), and the strategy mix.
+Per router and load: p50/p95/p99 latency of answered requests (the p95 with a 95% bootstrap
+interval), accuracy over every request sent (a shed one counts as not answered) and over
+answered ones, mean tokens, counts of 200 / 429 / 5xx / lost (client timeout or connection
+error), and the strategy mix.
 Needs a probe artifact (`latte demo`) and its validation label table.
 """
 
@@ -46,6 +48,15 @@ def best_static(val_labels: str, lambda_tokens: float, lambda_latency: float) ->
             "val_tokens": float(g.loc[sid, "mean_tokens"]), "val_queries": int(t["query_id"].nunique())}
 
 
+def p95_interval(lat: list[float], reps: int = 2000, seed: int = 0) -> list[float] | None:
+    """95% bootstrap interval of the p95 of `lat` (how far one window's p95 can be trusted)."""
+    if len(lat) < 2:
+        return None
+    x = np.asarray(lat)
+    boot = np.percentile(np.random.default_rng(seed).choice(x, (reps, len(x))), 95, axis=1)
+    return [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))]
+
+
 def summarize(res: list[dict], rate: float, window_s: float) -> dict:
     ok = [r for r in res if r["status"] == 200]
     lat = [r["latency_s"] for r in ok]
@@ -58,6 +69,7 @@ def summarize(res: list[dict], rate: float, window_s: float) -> dict:
             "other_4xx": sum(400 <= r["status"] < 500 and r["status"] != 429 for r in res),
             "lost": sum(r["status"] == 0 for r in res),
             "p50_s": _pct(lat, 50), "p95_s": _pct(lat, 95), "p99_s": _pct(lat, 99),
+            "p95_ci95_s": p95_interval(lat),
             "p95_all_s": _pct([r["latency_s"] for r in res], 95),
             "accuracy": float(np.mean([r["correct"] for r in res])) if res else None,
             "accuracy_answered": float(np.mean([r["correct"] for r in ok])) if ok else None,
@@ -116,18 +128,23 @@ class Bench:
         random.Random(salt).shuffle(probs)
         return probs[:n]
 
-    def window(self, rate: float, window_s: float, aware: bool, strategy: str | None, salt: int) -> dict:
+    def window(self, rate: float, window_s: float, aware: bool, strategy: str | None, salt: int,
+               repeats: int = 1) -> dict:
+        """`repeats` windows of Poisson arrivals at `rate` (arrival seeds and queries differ per
+        repeat), summarized together: more requests behind one p95."""
         from jobs.online_load import replay_stream
 
         self.use(aware)
         n = max(4, int(round(rate * window_s)))
         extra = {"strategy": strategy} if strategy else {}
-        res = asyncio.run(replay_stream(self.url, self.queries(n, salt), rate, extra, self.headers,
-                                        self.args.timeout_s, seed=salt))
-        out = summarize(res, rate, window_s)
-        print(f"[serve_load] {rate:.2f} req/s, aware={aware}, strategy={strategy}: p95 {out['p95_s']}, "
-              f"accuracy {out['accuracy']}", file=sys.stderr, flush=True)  # progress
-        time.sleep(self.args.drain_s)  # let the pools drain before the next window
+        res = []
+        for k in range(repeats):
+            res += asyncio.run(replay_stream(self.url, self.queries(n, salt + 7919 * k), rate, extra,
+                                             self.headers, self.args.timeout_s, seed=salt + 7919 * k))
+            time.sleep(self.args.drain_s)  # let the pools drain before the next window
+        out = summarize(res, rate, window_s * repeats)
+        print(f"[serve_load] {rate:.2f} req/s, aware={aware}, strategy={strategy}: p95 {out['p95_s']} "
+              f"(95% CI {out['p95_ci95_s']}), accuracy {out['accuracy']}", file=sys.stderr, flush=True)
         return out
 
     def find_rate(self) -> dict:
@@ -137,7 +154,7 @@ class Bench:
         a, trace = self.args, []
 
         def holds(r):
-            s = self.window(r, a.search_window_s, False, None, salt=len(trace) + 1)
+            s = self.window(r, a.search_window_s, False, None, salt=len(trace) + 1, repeats=a.search_repeats)
             trace.append(s)
             return s["p95_s"] is not None and s["p95_s"] <= self.slo and s["server_5xx"] == 0 and s["lost"] == 0
 
@@ -222,7 +239,10 @@ def main(argv=None):
     ap.add_argument("--start-rate", type=float, default=2.0)
     ap.add_argument("--max-rate", type=float, default=64.0)
     ap.add_argument("--min-rate", type=float, default=0.25)
-    ap.add_argument("--bisect-steps", type=int, default=2)
+    ap.add_argument("--search-repeats", type=int, default=2,
+                    help="windows pooled per rate-search step (the slowest 5%% of one 20-s window at 1.5 "
+                         "req/s is 1-2 requests)")
+    ap.add_argument("--bisect-steps", type=int, default=3)
     ap.add_argument("--levels", type=float, nargs="+", default=[0.5, 1.0, 2.0, 4.0])
     ap.add_argument("--timeout-s", type=float, default=60.0, help="client timeout (a request past it is lost)")
     ap.add_argument("--drain-s", type=float, default=5.0)

@@ -1,8 +1,8 @@
 """Fit the whole probe artifact from label tables: MLP, Platt scaling, cost models.
 
 Split use: the MLP trains on the train table; the validation queries are cut in
-two halves, one for early stopping and one for fitting Platt scaling (so the
-calibration is fitted on rows the MLP never selected on). Cost models are fitted
+two halves (alternating within each difficulty level), one for early stopping and one
+for fitting Platt scaling (so the calibration is fitted on rows the MLP never selected on). Cost models are fitted
 on the train table and their errors reported on the validation table.
 """
 
@@ -18,6 +18,20 @@ from probe.mlp import TrainConfig, pair_features, train_probe
 from probe.selection import dominated
 from ttc.grid import StrategyGrid
 from ttc.label_table import LabelTable
+
+
+def validation_halves(table: LabelTable) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices of the validation queries' early-stopping and calibration halves, alternating
+    within each difficulty level. Label tables are ordered by level, so cutting the table in the
+    middle would stop on the easy levels and calibrate on the hard ones."""
+    if len(table.query_ids) < 2:
+        raise ValueError("the validation table needs at least 2 queries (early stopping + calibration)")
+    diffs = table.difficulties()
+    levels: dict = {}
+    for i, q in enumerate(table.query_ids):
+        levels.setdefault(diffs.get(q), []).append(i)
+    order = [i for rows in levels.values() for i in rows]
+    return np.sort(np.array(order[0::2])), np.sort(np.array(order[1::2]))
 
 
 def embed_table(featurizer, table: LabelTable) -> np.ndarray:
@@ -39,10 +53,7 @@ def fit_artifact(grid: StrategyGrid, featurizer, train: LabelTable, val: LabelTa
     reducer = QueryReducer.fit(qf_train, cfg_components)
     qf_train, qf_val = reducer(qf_train), reducer(qf_val)
     y_train, y_val = train.matrix("soft_label"), val.matrix("soft_label")
-    half = max(1, len(val.query_ids) // 2)
-    if len(val.query_ids) < 2:
-        raise ValueError("the validation table needs at least 2 queries (early stopping + calibration)")
-    stop_q, cal_q = slice(0, half), slice(half, None)
+    stop_q, cal_q = validation_halves(val)
     probe = train_probe(pair_features(qf_train, sf), y_train.ravel(),
                         pair_features(qf_val[stop_q], sf), y_val[stop_q].ravel(), cfg)
     cal_logits = probe.logits(pair_features(qf_val[cal_q], sf))

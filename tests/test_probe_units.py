@@ -156,3 +156,24 @@ def test_dominated_strategies_are_found_and_never_chosen(tmp_path):
     (tmp_path / "a" / "artifact.json").write_text(json.dumps(meta))
     with pytest.raises(ArtifactError, match="excluded strategies .*majority/n=99.* not in its grid"):
         load_artifact(tmp_path / "a")
+
+
+def test_validation_halves_alternate_within_levels():
+    # Label tables come ordered by level: the halves must each hold every level, not the easy
+    # levels for early stopping and the hard ones for calibration.
+    import pyarrow as pa
+
+    from probe.training import validation_halves
+    from ttc.label_table import LabelTable
+
+    levels = [lv for lv in range(1, 9) for _ in range(5)]  # level-ordered, odd count per level
+    rows = [{"query_id": f"val-{i}", "strategy_id": "majority/n=1", "difficulty": lv, "soft_label": 0.5}
+            for i, lv in enumerate(levels)]
+    stop, cal = validation_halves(LabelTable(pa.Table.from_pylist(rows), {}))
+    assert sorted(np.concatenate([stop, cal]).tolist()) == list(range(len(levels)))
+    assert abs(len(stop) - len(cal)) <= 1
+    for lv in range(1, 9):
+        in_stop = sum(levels[i] == lv for i in stop)
+        assert in_stop in (2, 3), (lv, in_stop)
+    with pytest.raises(ValueError, match="at least 2 queries"):
+        validation_halves(LabelTable(pa.Table.from_pylist(rows[:1]), {}))
