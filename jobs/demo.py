@@ -100,6 +100,8 @@ def headline_of(ev: dict) -> dict:
                             for f, rows in ev["tokens_to_match"].items()},
         "latency_budgets_adaptive_at_least_best_static":
             f"{ev['latency_budgets_adaptive_at_least_best_static']}/{len(ev['latency_budgets'])}",
+        "latency_mean_budgets_adaptive_at_least_best_static":
+            f"{ev.get('latency_mean_budgets_adaptive_at_least_best_static', 'n/a')}/{len(ev['latency_budgets'])}",
         "probe_auc": ev["probe_calibration_test"]["after"]["auc"],
         "probe_ece": {"before": ev["probe_calibration_test"]["before"]["ece"],
                       "after": ev["probe_calibration_test"]["after"]["ece"]},

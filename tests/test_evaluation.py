@@ -8,7 +8,7 @@ import pytest
 
 from probe.evaluation import (LevelLookup, Truth, evaluate, is_paper_method, log_grid, outcome,
                               split_label_strategies, split_oracle_sweep, sweep, tokens_to_match,
-                              under_budgets)
+                              mean_budget_selection, under_budgets)
 from probe.selection import select
 
 IDS = ["majority/n=1", "majority/n=4", "weighted_best_of_n/n=4", "beam_search/n=4/m=2/it=10",
@@ -121,6 +121,25 @@ def test_latency_budgets_against_the_best_static_that_fits():
     # Within 0.2 s the oracle may use x or y: 1.0 on type A, 0.5 on type B.
     assert rows[1]["oracle"]["accuracy"] == pytest.approx(0.75) and rows[1]["oracle"]["within_budget"]
     assert rows[2]["oracle"]["accuracy"] == pytest.approx(1.0) and rows[2]["oracle"]["gain"] == pytest.approx(0.5)
+
+
+def test_mean_budget_lets_queries_trade_latency_that_a_per_query_budget_cannot():
+    # Type A is solved only by the slow y, type B by the fast x; z is a static 0.2 s config.
+    acc = np.array([[0.5, 1.0, 0.5], [1.0, 0.5, 0.5]] * 5)
+    tok = np.tile([10.0, 30.0, 20.0], (10, 1))
+    lat = np.tile([0.1, 0.3, 0.2], (10, 1))
+    truth = Truth(acc, tok, lat)
+    static = [{"strategy": s, **outcome(truth, np.full(10, j))} for j, s in enumerate("xyz")]
+    row = {r["budget_of"]: r for r in under_budgets(truth, static, {"oracle": (acc, tok, lat)})}["z"]
+    # Per query only x fits 0.2 s; as a mean, y on A and x on B average exactly 0.2 s.
+    assert row["oracle"]["accuracy"] == pytest.approx(0.75)
+    mb = row["oracle"]["mean_budget"]
+    assert mb["accuracy"] == pytest.approx(1.0) and mb["within_budget"] and mb["latency"] == pytest.approx(0.2)
+    # Below every strategy's latency nothing fits: the cheapest choice, reported over budget.
+    sel, lam = mean_budget_selection(acc, tok, lat, 0.05)
+    assert (sel.index == 0).all() and lam > 0
+    assert not under_budgets(truth, [{"strategy": "w", "accuracy": 0.0, "tokens": 1.0, "latency": 0.05}],
+                             {"oracle": (acc, tok, lat)})[0]["oracle"]["mean_budget"]["within_budget"]
 
 
 def test_evaluate_summary_frontiers_and_baselines():
