@@ -135,6 +135,10 @@ def run(a) -> dict:
             mean = {s: np.mean(members[s][:k], axis=0) for s in tables}
             pl = Platt.fit(mean["val"][cal].ravel(), y["val"][cal].ravel())
             variants[f"ensemble{k}"] = (lambda s, mean=mean, pl=pl: pl(mean[s]))
+    # Per-strategy Platt on the calibration half: one global Platt leaves each strategy's own
+    # bias, and at small lambdas a strategy the probe over-rates wins most queries' argmax.
+    per_strategy = [Platt.fit(logits["val"][cal][:, j], y["val"][cal][:, j]) for j in range(len(sf))]
+    variants["platt_per_strategy"] = lambda s: np.stack([p(logits[s][:, j]) for j, p in enumerate(per_strategy)], 1)
     heads = {"val_half": fit_heads(logits["val"][cal], y["val"][cal]),
              "train": fit_heads(logits["train"], y["train"])}
     for src, hs in heads.items():

@@ -100,6 +100,8 @@ class Bench:
         for aware in (True, False):
             d = self.cfg.model_dump()
             d["load_control"]["aware"] = aware
+            if a.congestion_price is not None:
+                d["load_control"]["congestion_price"] = a.congestion_price
             d["artifact"] = str(self.cfg.artifact_path())
             p = self.tmp / f"router_{'aware' if aware else 'off'}.yaml"
             p.write_text(yaml.safe_dump(d))
@@ -188,10 +190,11 @@ class Bench:
         static = best_static(a.val_labels, preset.lambda_tokens, preset.lambda_latency)
         self.window(1.0, 4, False, None, salt=0)  # warm-up
         t0 = time.perf_counter()
-        found = self.find_rate()
+        found = self.find_rate() if a.rate is None else {"sustained_rate_per_s": a.rate, "given": True}
         rate = found["sustained_rate_per_s"]
         routers = {"a_load_aware": (True, None), "b_load_awareness_off": (False, None),
                    "c_best_static": (False, static["strategy"])}
+        routers = {k: v for k, v in routers.items() if k[0] in a.routers}
         ramp = {name: [] for name in routers}
         for k, mult in enumerate(a.levels):
             for name, (aware, strategy) in routers.items():
@@ -205,14 +208,16 @@ class Bench:
         ray.shutdown()  # before the JSON is printed: no late Ray log lines on stdout
         return {"slo_p95_s": self.slo, "preset": self.cfg.default_preset,
                 "budget_fraction": self.cfg.load_control.slo_budget_fraction,
-                "max_in_flight": self.cfg.load_control.max_in_flight, "best_static": static,
+                "max_in_flight": self.cfg.load_control.max_in_flight,
+                "congestion_price": (a.congestion_price if a.congestion_price is not None
+                                     else self.cfg.load_control.congestion_price), "best_static": static,
                 "rate_search": found, "ramp": ramp, "bar": bar(ramp, a.levels, self.slo),
                 "wall_s": time.perf_counter() - t0}
 
 
 def bar(ramp: dict, levels: list[float], slo: float) -> dict:
-    if 2.0 not in levels or 0.5 not in levels:
-        return {"checked": False, "why": "the bar needs the 0.5x and 2x levels"}
+    if 2.0 not in levels or 0.5 not in levels or len(ramp) < 3:
+        return {"checked": False, "why": "the bar needs the 0.5x and 2x levels and all three routers"}
     at = {name: {s["load_multiple"]: s for s in rows} for name, rows in ramp.items()}
     a2, a05 = at["a_load_aware"][2.0], at["a_load_aware"][0.5]
 
@@ -244,6 +249,11 @@ def main(argv=None):
                          "req/s is 1-2 requests)")
     ap.add_argument("--bisect-steps", type=int, default=3)
     ap.add_argument("--levels", type=float, nargs="+", default=[0.5, 1.0, 2.0, 4.0])
+    ap.add_argument("--rate", type=float, default=None,
+                    help="the 1x rate, measured before (skips the rate search)")
+    ap.add_argument("--routers", default="abc", help="which of a (load-aware), b (awareness off), c (static)")
+    ap.add_argument("--congestion-price", type=float, default=None,
+                    help="override the router config's load_control.congestion_price")
     ap.add_argument("--timeout-s", type=float, default=60.0, help="client timeout (a request past it is lost)")
     ap.add_argument("--drain-s", type=float, default=5.0)
     ap.add_argument("--port", type=int, default=8766)

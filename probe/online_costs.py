@@ -239,12 +239,22 @@ def shed_wait(latency_s: float, queue_s: float, budget_s: float) -> float:
 def choose_or_shed(acc: np.ndarray, costs: OnlineCosts, delays: dict[str, float], lambda_tokens: float = 0.0,
                    lambda_latency: float = 0.0, max_tokens: float | None = None,
                    budget_s: float | None = None, queue_floor: np.ndarray | None = None,
-                   allowed: np.ndarray | None = None) -> Verdict:
+                   allowed: np.ndarray | None = None, congestion_price: float = 0.0) -> Verdict:
     """For one query (acc: [S] predicted accuracy), the utility argmax among strategies
     predicted to fit the token and latency budgets, with served latency = service + queue.
     Without a latency budget nothing is shed. A token budget that nothing fits falls back to
-    the cheapest strategy (as `select` does); a latency budget that nothing fits sheds."""
+    the cheapest strategy (as `select` does); a latency budget that nothing fits sheds.
+
+    Fitting its own budget is a myopic test: a slow strategy that fits still delays every
+    request sharing the engines, and under load that pushes later ones over theirs. So with
+    a budget the latency weight rises with the unavoidable queue (the least any strategy
+    would wait) as a share of the budget: lambda_L + congestion_price * pressure / budget,
+    one accuracy point per budget-length of latency at congestion_price 1 and a queue as long
+    as the budget; 0 when the pools are idle, so an unloaded router chooses as before."""
     tok, lat, queue = costs.predict(delays, queue_floor)
+    if budget_s is not None and congestion_price > 0 and len(queue):
+        pressure = max(0.0, float(queue.min())) / budget_s
+        lambda_latency = lambda_latency + congestion_price * pressure / budget_s
     sel = select(acc[None, :], tok, lat, lambda_tokens, lambda_latency, max_tokens, budget_s, allowed)
     j = int(sel.index[0])
     if budget_s is None or lat.min() <= budget_s:  # an excluded strategy fitting alone is served, not shed

@@ -86,7 +86,8 @@ class LoadControl:
                max_tokens: float | None, budget_s: float | None, allowed: np.ndarray | None = None) -> Verdict:
         delays, floor = self._queues_now()
         return choose_or_shed(acc_row, self.costs, delays, lambda_tokens, lambda_latency,
-                              max_tokens, budget_s, queue_floor=floor, allowed=allowed)
+                              max_tokens, budget_s, queue_floor=floor, allowed=allowed,
+                              congestion_price=self.cfg.congestion_price)
 
     def _queues_now(self) -> tuple[dict[str, float], np.ndarray]:
         """The pools' drained delays and the in-flight floor [S], as of now."""

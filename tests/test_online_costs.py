@@ -136,6 +136,21 @@ def test_budgeted_choice_moves_cheaper_as_the_queue_grows_then_sheds():
     assert choose_or_shed(acc, c, {"policy": 50.0}).index == 2
 
 
+def test_congestion_price_moves_cheaper_under_a_queue_and_not_when_idle():
+    c = costs()
+    acc = np.array([0.5, 0.8, 0.9])
+    idle = choose_or_shed(acc, c, {}, budget_s=1.0, congestion_price=10.0)
+    assert IDS[idle.index] == IDS[2]  # no queue, no price: the most accurate that fits
+    floor = np.full(3, 0.3)  # every strategy would wait 0.3 s behind the running requests
+    myopic = choose_or_shed(acc, c, {}, budget_s=1.0, queue_floor=floor)
+    assert IDS[myopic.index] == IDS[1]  # fits its own budget: 0.3 + 0.3 s
+    # Price 10, pressure 0.3 -> lambda_L 3: 0.8 - 3 x 0.6 < 0.5 - 3 x 0.4.
+    priced = choose_or_shed(acc, c, {}, budget_s=1.0, queue_floor=floor, congestion_price=10.0)
+    assert IDS[priced.index] == IDS[0]
+    # Without a budget there is no pressure to price.
+    assert choose_or_shed(acc, c, {}, queue_floor=floor, congestion_price=10.0).index == 2
+
+
 def test_budget_below_the_unloaded_fastest_sheds_with_a_short_retry():
     v = choose_or_shed(np.array([0.5, 0.8, 0.9]), costs(), {}, budget_s=0.01)
     assert v.index is None and v.retry_after_s == 1
