@@ -187,7 +187,8 @@ class Bench:
         a = self.args
         self.setup()
         preset = self.cfg.preset(None)
-        static = best_static(a.val_labels, preset.lambda_tokens, preset.lambda_latency)
+        static = (best_static(a.val_labels, preset.lambda_tokens, preset.lambda_latency) if a.static is None
+                  else {"strategy": a.static, "given": True})
         self.window(1.0, 4, False, None, salt=0)  # warm-up
         t0 = time.perf_counter()
         found = self.find_rate() if a.rate is None else {"sustained_rate_per_s": a.rate, "given": True}
@@ -251,6 +252,8 @@ def main(argv=None):
     ap.add_argument("--levels", type=float, nargs="+", default=[0.5, 1.0, 2.0, 4.0])
     ap.add_argument("--rate", type=float, default=None,
                     help="the 1x rate, measured before (skips the rate search)")
+    ap.add_argument("--static", default=None, help="the strategy router (c) forces (default: the best "
+                    "validation utility under the default preset)")
     ap.add_argument("--routers", default="abc", help="which of a (load-aware), b (awareness off), c (static)")
     ap.add_argument("--congestion-price", type=float, default=None,
                     help="override the router config's load_control.congestion_price")
