@@ -100,8 +100,9 @@ class Bench:
         for aware in (True, False):
             d = self.cfg.model_dump()
             d["load_control"]["aware"] = aware
-            if a.congestion_price is not None:
-                d["load_control"]["congestion_price"] = a.congestion_price
+            for field in ("congestion_gain", "congestion_target"):
+                if getattr(a, field) is not None:
+                    d["load_control"][field] = getattr(a, field)
             d["artifact"] = str(self.cfg.artifact_path())
             p = self.tmp / f"router_{'aware' if aware else 'off'}.yaml"
             p.write_text(yaml.safe_dump(d))
@@ -210,8 +211,8 @@ class Bench:
         return {"slo_p95_s": self.slo, "preset": self.cfg.default_preset,
                 "budget_fraction": self.cfg.load_control.slo_budget_fraction,
                 "max_in_flight": self.cfg.load_control.max_in_flight,
-                "congestion_price": (a.congestion_price if a.congestion_price is not None
-                                     else self.cfg.load_control.congestion_price), "best_static": static,
+                **{f: (getattr(a, f) if getattr(a, f) is not None else getattr(self.cfg.load_control, f))
+                   for f in ("congestion_gain", "congestion_target")}, "best_static": static,
                 "rate_search": found, "ramp": ramp, "bar": bar(ramp, a.levels, self.slo),
                 "wall_s": time.perf_counter() - t0}
 
@@ -255,8 +256,10 @@ def main(argv=None):
     ap.add_argument("--static", default=None, help="the strategy router (c) forces (default: the best "
                     "validation utility under the default preset)")
     ap.add_argument("--routers", default="abc", help="which of a (load-aware), b (awareness off), c (static)")
-    ap.add_argument("--congestion-price", type=float, default=None,
-                    help="override the router config's load_control.congestion_price")
+    ap.add_argument("--congestion-gain", type=float, default=None,
+                    help="override the router config's load_control.congestion_gain")
+    ap.add_argument("--congestion-target", type=float, default=None,
+                    help="override the router config's load_control.congestion_target")
     ap.add_argument("--timeout-s", type=float, default=60.0, help="client timeout (a request past it is lost)")
     ap.add_argument("--drain-s", type=float, default=5.0)
     ap.add_argument("--port", type=int, default=8766)

@@ -236,25 +236,58 @@ def shed_wait(latency_s: float, queue_s: float, budget_s: float) -> float:
     return min(excess, queue_s) if queue_s > 0 else excess
 
 
+class CongestionPrice:
+    """A latency price that integrates congestion over time (dual ascent on the queue).
+
+    Judging each request on its own budget is myopic: a slow strategy that fits still delays
+    every request it shares the engines with, and under a sustained overload the queue then
+    sheds the later ones. A price proportional to the queue of the moment (tried in session
+    8) oscillates: the instant the queue empties the price is 0, expensive strategies come
+    back and rebuild it. This one remembers: with pressure p = unavoidable queue / budget,
+    price += gain x dt x (p - target), kept within [0, max_price]. Under a load the engines
+    cannot serve at the unpriced mix, it settles where the queue hovers at `target` of the
+    budget, which is where the chosen mix's work matches the engines' capacity; once the
+    load falls it decays at gain x target per second. The price is dimensionless: the
+    latency weight rises by price / budget (a whole budget of latency costs `price`
+    accuracy)."""
+
+    def __init__(self, gain: float, target: float = 0.25, max_price: float = 10.0, max_step_s: float = 1.0):
+        if gain < 0 or not 0 <= target or max_price < 0:
+            raise ValueError(f"congestion price needs gain >= 0, target >= 0, max_price >= 0; "
+                             f"got {gain}, {target}, {max_price}")
+        self.gain, self.target, self.max_price, self.max_step_s = gain, target, max_price, max_step_s
+        self.price = 0.0
+        self._t: float | None = None
+
+    def update(self, pressure: float, now: float) -> float:
+        """Take one reading of the pressure at time `now`; returns the price then. A reading
+        after a long gap counts for at most `max_step_s` of rise (but decays fully)."""
+        if self._t is not None and self.gain > 0:
+            dt = max(0.0, now - self._t)
+            err = pressure - self.target
+            step = self.gain * (min(dt, self.max_step_s) if err > 0 else dt) * err
+            self.price = min(self.max_price, max(0.0, self.price + step))
+        self._t = now
+        return self.price
+
+
 def choose_or_shed(acc: np.ndarray, costs: OnlineCosts, delays: dict[str, float], lambda_tokens: float = 0.0,
                    lambda_latency: float = 0.0, max_tokens: float | None = None,
                    budget_s: float | None = None, queue_floor: np.ndarray | None = None,
-                   allowed: np.ndarray | None = None, congestion_price: float = 0.0) -> Verdict:
+                   allowed: np.ndarray | None = None, congestion: CongestionPrice | None = None,
+                   now: float = 0.0) -> Verdict:
     """For one query (acc: [S] predicted accuracy), the utility argmax among strategies
     predicted to fit the token and latency budgets, with served latency = service + queue.
     Without a latency budget nothing is shed. A token budget that nothing fits falls back to
     the cheapest strategy (as `select` does); a latency budget that nothing fits sheds.
 
-    Fitting its own budget is a myopic test: a slow strategy that fits still delays every
-    request sharing the engines, and under load that pushes later ones over theirs. So with
-    a budget the latency weight rises with the unavoidable queue (the least any strategy
-    would wait) as a share of the budget: lambda_L + congestion_price * pressure / budget,
-    one accuracy point per budget-length of latency at congestion_price 1 and a queue as long
-    as the budget; 0 when the pools are idle, so an unloaded router chooses as before."""
+    With a budget and a `congestion` price, this request's pressure (the least any strategy
+    would wait, as a share of the budget) updates the price, and the latency weight rises by
+    price / budget; without a budget there is no pressure to price."""
     tok, lat, queue = costs.predict(delays, queue_floor)
-    if budget_s is not None and congestion_price > 0 and len(queue):
-        pressure = max(0.0, float(queue.min())) / budget_s
-        lambda_latency = lambda_latency + congestion_price * pressure / budget_s
+    if budget_s is not None and congestion is not None and len(queue):
+        price = congestion.update(max(0.0, float(queue.min())) / budget_s, now)
+        lambda_latency = lambda_latency + price / budget_s
     sel = select(acc[None, :], tok, lat, lambda_tokens, lambda_latency, max_tokens, budget_s, allowed)
     j = int(sel.index[0])
     if budget_s is None or lat.min() <= budget_s:  # an excluded strategy fitting alone is served, not shed

@@ -57,11 +57,14 @@ class LoadControl(BaseModel):
                                "(keep it below the Router's max_ongoing_requests so the router sees them)")
     slo_budget_fraction: float = Field(0.7, gt=0, le=1, description="share of the SLO's p95 latency a "
                                        "request's predicted mean latency may use (the rest absorbs spread)")
-    congestion_price: float = Field(0.0, ge=0, description="how fast the latency weight rises with the "
-                                    "queue under a budget (probe.online_costs.choose_or_shed): a strategy "
-                                    "that fits its own budget still delays the requests it shares engines "
-                                    "with; 0 (default) = each request judged on its own budget only; 10 "
-                                    "was measured with benchmarks/serve_load and is not a clear win (README)")
+    congestion_gain: float = Field(0.0, ge=0, description="how fast the congestion price integrates "
+                                   "the queue under a budget (probe.online_costs.CongestionPrice): a strategy "
+                                   "that fits its own budget still delays the requests it shares engines "
+                                   "with; 0 = each request judged on its own budget only")
+    congestion_target: float = Field(0.25, ge=0, description="the queue, as a share of the budget, at which "
+                                     "the congestion price holds (above it the price rises, below it decays)")
+    congestion_max_price: float = Field(10.0, ge=0, description="cap of the congestion price (accuracy per "
+                                        "budget-length of latency)")
     stats_poll_s: float = Field(0.25, gt=0, description="how often the pools' load stats are read")
     confirm_shed_after_s: float = Field(0.02, ge=0, description="a shed decided on pool stats older than "
                                         "this is decided again on a fresh read first (a 429 is never "

@@ -18,8 +18,8 @@ import numpy as np
 from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
 
-from probe.online_costs import POOLS, InFlight, OnlineCosts, PoolStats, QueueModel, Verdict, choose_or_shed, \
-    pool_rounds, retry_after, shed_wait
+from probe.online_costs import POOLS, CongestionPrice, InFlight, OnlineCosts, PoolStats, QueueModel, Verdict, \
+    choose_or_shed, pool_rounds, retry_after, shed_wait
 from serve_app.load_metrics import LoadMetrics
 
 logger = logging.getLogger("ray.serve")
@@ -49,6 +49,7 @@ class LoadControl:
                                  [pool_rounds(grid[s]) for s in ids], alpha=cfg.ewma_alpha)
         self.queues = QueueModel()
         self.running = InFlight()
+        self.congestion = CongestionPrice(cfg.congestion_gain, cfg.congestion_target, cfg.congestion_max_price)
         self.metrics = LoadMetrics()
         self.in_flight = 0
         self._poller: asyncio.Task | None = None
@@ -84,14 +85,17 @@ class LoadControl:
 
     def choose(self, acc_row: np.ndarray, lambda_tokens: float, lambda_latency: float,
                max_tokens: float | None, budget_s: float | None, allowed: np.ndarray | None = None) -> Verdict:
-        delays, floor = self._queues_now()
-        return choose_or_shed(acc_row, self.costs, delays, lambda_tokens, lambda_latency,
-                              max_tokens, budget_s, queue_floor=floor, allowed=allowed,
-                              congestion_price=self.cfg.congestion_price)
-
-    def _queues_now(self) -> tuple[dict[str, float], np.ndarray]:
-        """The pools' drained delays and the in-flight floor [S], as of now."""
         now = time.perf_counter()
+        delays, floor = self._queues_now(now)
+        v = choose_or_shed(acc_row, self.costs, delays, lambda_tokens, lambda_latency,
+                           max_tokens, budget_s, queue_floor=floor, allowed=allowed,
+                           congestion=self.congestion if self.cfg.congestion_gain > 0 else None, now=now)
+        self.metrics.congestion_price(self.congestion.price)
+        return v
+
+    def _queues_now(self, now: float | None = None) -> tuple[dict[str, float], np.ndarray]:
+        """The pools' drained delays and the in-flight floor [S], as of `now` (default: now)."""
+        now = time.perf_counter() if now is None else now
         return self.queues.delays(now), self.running.delay(self.costs.service_s, now)
 
     def served_table(self) -> dict[str, dict]:

@@ -1,5 +1,5 @@
 """Prometheus series of the load-aware path (`ray.util.metrics`): shed requests, the
-queue-delay estimate per pool and the online cost estimate's error.
+queue-delay estimate per pool, the congestion price and the online cost estimate's error.
 
 Kept apart from the router's other metrics so both can change independently; outside a
 Ray worker (unit tests) every method is a no-op.
@@ -17,6 +17,8 @@ class LoadMetrics:
                                 tag_keys=("reason",))
             self.queue_delay = Gauge("latte_queue_delay_seconds", "estimated queueing delay per pool",
                                      tag_keys=("pool",))
+            self.price = Gauge("latte_congestion_price", "the load-aware router's congestion price "
+                               "(accuracy per budget-length of latency; 0 when unloaded or off)")
             self.cost_error = Gauge("latte_online_cost_error",
                                     "running mean abs relative error of predicted vs observed served cost",
                                     tag_keys=("quantity",))
@@ -32,6 +34,10 @@ class LoadMetrics:
         if self.enabled:
             for pool, s in delays.items():
                 self.queue_delay.set(s, tags={"pool": pool})
+
+    def congestion_price(self, price: float) -> None:
+        if self.enabled:
+            self.price.set(price)
 
     def cost_errors(self, errors: dict) -> None:
         if self.enabled:

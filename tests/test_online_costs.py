@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from probe.online_costs import InFlight, OnlineCosts, PoolStats, QueueModel, choose_or_shed, pool_rounds, retry_after
+from probe.online_costs import CongestionPrice, InFlight, OnlineCosts, PoolStats, QueueModel, choose_or_shed, \
+    pool_rounds, retry_after
 from ttc.grid import StrategySpec
 
 IDS = ["majority/n=1", "weighted_best_of_n/n=8", "beam_search/n=8/m=2/it=10"]
@@ -136,19 +137,37 @@ def test_budgeted_choice_moves_cheaper_as_the_queue_grows_then_sheds():
     assert choose_or_shed(acc, c, {"policy": 50.0}).index == 2
 
 
-def test_congestion_price_moves_cheaper_under_a_queue_and_not_when_idle():
+def test_congestion_price_integrates_the_queue_and_remembers_it():
+    price = CongestionPrice(gain=1.0, target=0.25, max_price=3.0)
+    assert price.update(0.0, 0.0) == 0.0  # the first reading only sets the clock
+    assert price.update(1.25, 1.0) == pytest.approx(1.0)  # 1 s at pressure 1.25: +1 x (1.25 - 0.25)
+    assert price.update(0.25, 2.0) == pytest.approx(1.0)  # at the target it holds
+    # A momentary empty queue lowers it a little, not to 0 (the proportional price did).
+    assert price.update(0.0, 2.2) == pytest.approx(0.95)
+    assert price.update(9.0, 5.0) == pytest.approx(3.0)  # capped; a long gap rises by at most 1 s
+    assert price.update(0.0, 100.0) == 0.0  # idle long enough: gone
+    with pytest.raises(ValueError):
+        CongestionPrice(gain=-1.0)
+
+
+def test_congestion_price_moves_cheaper_under_a_sustained_queue_and_back_when_idle():
     c = costs()
     acc = np.array([0.5, 0.8, 0.9])
-    idle = choose_or_shed(acc, c, {}, budget_s=1.0, congestion_price=10.0)
-    assert IDS[idle.index] == IDS[2]  # no queue, no price: the most accurate that fits
     floor = np.full(3, 0.3)  # every strategy would wait 0.3 s behind the running requests
-    myopic = choose_or_shed(acc, c, {}, budget_s=1.0, queue_floor=floor)
-    assert IDS[myopic.index] == IDS[1]  # fits its own budget: 0.3 + 0.3 s
-    # Price 10, pressure 0.3 -> lambda_L 3: 0.8 - 3 x 0.6 < 0.5 - 3 x 0.4.
-    priced = choose_or_shed(acc, c, {}, budget_s=1.0, queue_floor=floor, congestion_price=10.0)
-    assert IDS[priced.index] == IDS[0]
-    # Without a budget there is no pressure to price.
-    assert choose_or_shed(acc, c, {}, queue_floor=floor, congestion_price=10.0).index == 2
+    price = CongestionPrice(gain=6.0, target=0.1)
+    chosen = [IDS[choose_or_shed(acc, c, {}, budget_s=1.0, queue_floor=floor, congestion=price, now=t).index]
+              for t in (0.0, 0.5, 1.0, 1.5)]
+    # Myopic at first (fits its own budget: 0.3 + 0.3 s); the price rises 0.6 per 0.5 s at
+    # pressure 0.3 and at t = 1.5 reaches 1.8: 0.8 - 1.8 x 0.6 < 0.5 - 1.8 x 0.4 (at 1.2 not yet).
+    assert chosen == [IDS[1], IDS[1], IDS[1], IDS[0]]
+    assert price.price == pytest.approx(1.8)
+    # Idle again: the most accurate once the price has decayed (0.6 per second at pressure 0).
+    later = choose_or_shed(acc, c, {}, budget_s=1.0, congestion=price, now=5.0)
+    assert IDS[later.index] == IDS[2] and price.price == 0.0
+    # Without a budget there is no pressure to price: the price is not read or moved.
+    price.price = 3.0
+    assert choose_or_shed(acc, c, {}, queue_floor=floor, congestion=price, now=6.0).index == 2
+    assert price.price == 3.0
 
 
 def test_budget_below_the_unloaded_fastest_sheds_with_a_short_retry():
