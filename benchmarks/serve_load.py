@@ -100,7 +100,7 @@ class Bench:
         for aware in (True, False):
             d = self.cfg.model_dump()
             d["load_control"]["aware"] = aware
-            for field in ("congestion_gain", "congestion_target"):
+            for field in ("congestion_gain", "congestion_target", "congestion_resource"):
                 if getattr(a, field) is not None:
                     d["load_control"][field] = getattr(a, field)
             d["artifact"] = str(self.cfg.artifact_path())
@@ -212,7 +212,7 @@ class Bench:
                 "budget_fraction": self.cfg.load_control.slo_budget_fraction,
                 "max_in_flight": self.cfg.load_control.max_in_flight,
                 **{f: (getattr(a, f) if getattr(a, f) is not None else getattr(self.cfg.load_control, f))
-                   for f in ("congestion_gain", "congestion_target")}, "best_static": static,
+                   for f in ("congestion_gain", "congestion_target", "congestion_resource")}, "best_static": static,
                 "rate_search": found, "ramp": ramp, "bar": bar(ramp, a.levels, self.slo),
                 "wall_s": time.perf_counter() - t0}
 
@@ -260,6 +260,8 @@ def main(argv=None):
                     help="override the router config's load_control.congestion_gain")
     ap.add_argument("--congestion-target", type=float, default=None,
                     help="override the router config's load_control.congestion_target")
+    ap.add_argument("--congestion-resource", choices=["latency", "work"], default=None,
+                    help="override the router config's load_control.congestion_resource")
     ap.add_argument("--timeout-s", type=float, default=60.0, help="client timeout (a request past it is lost)")
     ap.add_argument("--drain-s", type=float, default=5.0)
     ap.add_argument("--port", type=int, default=8766)

@@ -249,13 +249,27 @@ class CongestionPrice:
     budget, which is where the chosen mix's work matches the engines' capacity; once the
     load falls it decays at gain x target per second. The price is dimensionless: the
     latency weight rises by price / budget (a whole budget of latency costs `price`
-    accuracy)."""
+    accuracy).
 
-    def __init__(self, gain: float, target: float = 0.25, max_price: float = 10.0, max_step_s: float = 1.0):
+    `resource` says what the price is charged on. "latency": the request's own latency.
+    "work": the engine work it takes, its tokens, counted in seconds of the policy pool's
+    capacity (tokens / the pool's busy throughput), so a whole budget of that capacity costs
+    `price` accuracy. The queue grows with total work, not with any one request's latency, so
+    work is the constraint's own resource: under it a token-cheap but sequential strategy
+    (verified escalation: one sample, a second stage only when the PRM doubts it) stays in the
+    mix, where a latency price would push every request to the fewest samples."""
+
+    RESOURCES = ("latency", "work")
+
+    def __init__(self, gain: float, target: float = 0.25, max_price: float = 10.0, max_step_s: float = 1.0,
+                 resource: str = "latency"):
         if gain < 0 or not 0 <= target or max_price < 0:
             raise ValueError(f"congestion price needs gain >= 0, target >= 0, max_price >= 0; "
                              f"got {gain}, {target}, {max_price}")
+        if resource not in self.RESOURCES:
+            raise ValueError(f"congestion price resource must be one of {self.RESOURCES}, got {resource!r}")
         self.gain, self.target, self.max_price, self.max_step_s = gain, target, max_price, max_step_s
+        self.resource = resource
         self.price = 0.0
         self._t: float | None = None
 
@@ -270,24 +284,34 @@ class CongestionPrice:
         self._t = now
         return self.price
 
+    def weights(self, budget_s: float, tokens_per_s: float | None = None) -> tuple[float, float]:
+        """(added lambda_tokens, added lambda_latency) at the current price for a request with
+        this budget. Work is priced once the policy pool's throughput is known; before that
+        (a cold pool) on latency, the only scale there is."""
+        if self.resource == "work" and tokens_per_s and tokens_per_s > 0:
+            return self.price / (budget_s * tokens_per_s), 0.0
+        return 0.0, self.price / budget_s
+
 
 def choose_or_shed(acc: np.ndarray, costs: OnlineCosts, delays: dict[str, float], lambda_tokens: float = 0.0,
                    lambda_latency: float = 0.0, max_tokens: float | None = None,
                    budget_s: float | None = None, queue_floor: np.ndarray | None = None,
                    allowed: np.ndarray | None = None, congestion: CongestionPrice | None = None,
-                   now: float = 0.0) -> Verdict:
+                   now: float = 0.0, tokens_per_s: float | None = None) -> Verdict:
     """For one query (acc: [S] predicted accuracy), the utility argmax among strategies
     predicted to fit the token and latency budgets, with served latency = service + queue.
     Without a latency budget nothing is shed. A token budget that nothing fits falls back to
     the cheapest strategy (as `select` does); a latency budget that nothing fits sheds.
 
     With a budget and a `congestion` price, this request's pressure (the least any strategy
-    would wait, as a share of the budget) updates the price, and the latency weight rises by
-    price / budget; without a budget there is no pressure to price."""
+    would wait, as a share of the budget) updates the price, which raises the latency weight
+    or the token weight (`CongestionPrice.weights`; tokens_per_s: the policy pool's busy
+    throughput); without a budget there is no pressure to price."""
     tok, lat, queue = costs.predict(delays, queue_floor)
     if budget_s is not None and congestion is not None and len(queue):
-        price = congestion.update(max(0.0, float(queue.min())) / budget_s, now)
-        lambda_latency = lambda_latency + price / budget_s
+        congestion.update(max(0.0, float(queue.min())) / budget_s, now)
+        d_tokens, d_latency = congestion.weights(budget_s, tokens_per_s)
+        lambda_tokens, lambda_latency = lambda_tokens + d_tokens, lambda_latency + d_latency
     sel = select(acc[None, :], tok, lat, lambda_tokens, lambda_latency, max_tokens, budget_s, allowed)
     j = int(sel.index[0])
     if budget_s is None or lat.min() <= budget_s:  # an excluded strategy fitting alone is served, not shed

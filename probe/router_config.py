@@ -7,6 +7,7 @@ variants (the OpenAI-compatible `model` field picks one).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -62,6 +63,9 @@ class LoadControl(BaseModel):
                                    "that fits its own budget still delays the requests it shares engines "
                                    "with; 0 (default) = each request judged on its own budget only; 1 measured "
                                    "best of 0 / 0.3 / 1 / 3 at 2x load (README, benchmarks/serve_load)")
+    congestion_resource: Literal["latency", "work"] = Field(
+        "latency", description="what the congestion price is charged on: the request's latency, or the "
+        "engine work it takes (its tokens, in seconds of the policy pool's throughput)")
     congestion_target: float = Field(0.25, ge=0, description="the queue, as a share of the budget, at which "
                                      "the congestion price holds (above it the price rises, below it decays)")
     congestion_max_price: float = Field(10.0, ge=0, description="cap of the congestion price (accuracy per "

@@ -49,7 +49,8 @@ class LoadControl:
                                  [pool_rounds(grid[s]) for s in ids], alpha=cfg.ewma_alpha)
         self.queues = QueueModel()
         self.running = InFlight()
-        self.congestion = CongestionPrice(cfg.congestion_gain, cfg.congestion_target, cfg.congestion_max_price)
+        self.congestion = CongestionPrice(cfg.congestion_gain, cfg.congestion_target, cfg.congestion_max_price,
+                                          resource=cfg.congestion_resource)
         self.metrics = LoadMetrics()
         self.in_flight = 0
         self._poller: asyncio.Task | None = None
@@ -89,7 +90,8 @@ class LoadControl:
         delays, floor = self._queues_now(now)
         v = choose_or_shed(acc_row, self.costs, delays, lambda_tokens, lambda_latency,
                            max_tokens, budget_s, queue_floor=floor, allowed=allowed,
-                           congestion=self.congestion if self.cfg.congestion_gain > 0 else None, now=now)
+                           congestion=self.congestion if self.cfg.congestion_gain > 0 else None, now=now,
+                           tokens_per_s=self.queues.rate.get("policy"))
         self.metrics.congestion_price(self.congestion.price)
         return v
 

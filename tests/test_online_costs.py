@@ -210,3 +210,29 @@ def test_in_flight_estimate_is_a_floor_under_the_pool_queue():
     v = choose_or_shed(acc, c, {"policy": 0.01, "prm": 0.01}, budget_s=1.0, queue_floor=floor)
     np.testing.assert_allclose(v.queue_s, [0.05, 0.5, 0.9])
     assert IDS[v.index] == IDS[1]  # the beam config no longer fits: 0.8 + 0.9 s
+
+
+def test_a_work_price_keeps_a_token_cheap_slow_strategy_where_a_latency_price_drops_it():
+    # A verified escalation: few tokens (one sample, rarely a second stage) but two stages in
+    # sequence; majority/n=1 is fastest; weighted BoN/8 is the most accurate and costliest.
+    ids = ["majority/n=1", "escalate/n=1/tau=0.5/then=weighted_best_of_n/n=8", "weighted_best_of_n/n=8"]
+    c = OnlineCosts(ids, tokens=[60, 120, 500], latency_s=[0.1, 0.45, 0.3],
+                    rounds=[pool_rounds(StrategySpec.from_id(s)) for s in ids])
+    acc = np.array([0.65, 0.88, 0.9])
+    floor = np.full(3, 0.3)
+    picks = {}
+    for resource in ("latency", "work"):
+        price = CongestionPrice(gain=1.0, target=0.1, resource=resource)
+        price.price = 2.0  # a sustained overload has raised it
+        v = choose_or_shed(acc, c, {}, budget_s=1.0, queue_floor=floor, congestion=price, now=0.0,
+                           tokens_per_s=1000.0)
+        picks[resource] = ids[v.index]
+    # Latency price 2 per budget: 0.65 - 2 x 0.4 > 0.88 - 2 x 0.75 and > 0.9 - 2 x 0.6.
+    # Work price 2 per 1000 tokens: 0.88 - 0.24 beats 0.65 - 0.12 and 0.9 - 1.0.
+    assert picks == {"latency": ids[0], "work": ids[1]}
+    # Before the pool has a throughput the work price falls back to latency.
+    price = CongestionPrice(gain=1.0, resource="work")
+    price.price = 2.0
+    assert price.weights(1.0, None) == (0.0, 2.0) and price.weights(2.0, 1000.0) == (pytest.approx(1e-3), 0.0)
+    with pytest.raises(ValueError, match="resource"):
+        CongestionPrice(gain=1.0, resource="tokens")
