@@ -13,6 +13,8 @@ thetas). Each variant also runs `_pruned`: strategies the training split shows d
 are never chosen (probe.selection.dominated). Every variant is scored by the router's
 normalized area on the validation half the probe did not calibrate on; the best (tokens +
 latency area) and the plain MLP are then reported on test.
+`shrinkW` pulls the MLP's probabilities towards each strategy's training mean (weight W kept
+on the MLP).
 Measured (session 5, default demo artifact): the MLP with exclusions won on validation,
 what `jobs.train_probe` now does by default (`exclude_dominated`).
 """
@@ -34,6 +36,9 @@ def main(argv=None):
     ap.add_argument("--labels", default="runs/demo/labels")
     ap.add_argument("--recipe", default=CPU_RECIPE)
     ap.add_argument("--mixes", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 1.0])
+    ap.add_argument("--shrinks", type=float, nargs="*", default=[0.25, 0.5, 0.75],
+                    help="also score the MLP's probabilities shrunk this far towards each strategy's "
+                         "training mean (weight kept on the MLP)")
     ap.add_argument("--ensembles", type=int, nargs="*", default=[5],
                     help="also score ensembles of this many probes (the artifact's seed + retrained seeds)")
     ap.add_argument("--json", action="store_true")
@@ -139,6 +144,12 @@ def run(a) -> dict:
     # bias, and at small lambdas a strategy the probe over-rates wins most queries' argmax.
     per_strategy = [Platt.fit(logits["val"][cal][:, j], y["val"][cal][:, j]) for j in range(len(sf))]
     variants["platt_per_strategy"] = lambda s: np.stack([p(logits[s][:, j]) for j, p in enumerate(per_strategy)], 1)
+    # Shrinkage: at small lambdas the argmax over a query's cells picks the strategy its noise
+    # lifts most; pulling every cell towards its strategy's training mean keeps the per-query
+    # signal's ranking where it is strong and the static ranking where it is not.
+    train_mean = y["train"].mean(axis=0)
+    for w in a.shrinks:
+        variants[f"shrink{w:g}"] = (lambda s, w=w: w * art.platt(logits[s]) + (1 - w) * train_mean[None, :])
     heads = {"val_half": fit_heads(logits["val"][cal], y["val"][cal]),
              "train": fit_heads(logits["train"], y["train"])}
     for src, hs in heads.items():
