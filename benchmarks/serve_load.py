@@ -57,6 +57,15 @@ def p95_interval(lat: list[float], reps: int = 2000, seed: int = 0) -> list[floa
     return [float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))]
 
 
+def shed_reasons(res: list[dict], examples: int = 3) -> dict:
+    """429s by cause, from their OpenAI-shaped messages: the admission bound (too many in
+    flight) or the latency budget (no strategy predicted to fit), with a few messages."""
+    shed = [str(r.get("error") or "") for r in res if r["status"] == 429]
+    admission = [m for m in shed if "its limit" in m]
+    budget = [m for m in shed if "its limit" not in m]
+    return {"admission": len(admission), "budget": len(budget), "budget_examples": budget[:examples]}
+
+
 def summarize(res: list[dict], rate: float, window_s: float) -> dict:
     ok = [r for r in res if r["status"] == 200]
     lat = [r["latency_s"] for r in ok]
@@ -64,7 +73,7 @@ def summarize(res: list[dict], rate: float, window_s: float) -> dict:
     for r in ok:
         mix[r["strategy"]] = mix.get(r["strategy"], 0) + 1
     return {"rate_per_s": rate, "window_s": window_s, "sent": len(res), "ok_200": len(ok),
-            "shed_429": sum(r["status"] == 429 for r in res),
+            "shed_429": sum(r["status"] == 429 for r in res), "shed_reasons": shed_reasons(res),
             "server_5xx": sum(r["status"] >= 500 for r in res),
             "other_4xx": sum(400 <= r["status"] < 500 and r["status"] != 429 for r in res),
             "lost": sum(r["status"] == 0 for r in res),

@@ -77,11 +77,14 @@ class OnlineCosts:
                 predicted_latency_s: float, queue_s: float = 0.0, rounds: dict[str, float] | None = None) -> None:
         """One served request: `latency_s` as observed, `queue_s` the queue part predicted for it.
         The service estimate follows observed - predicted queue (at least a tenth of the
-        observation, so a queue overestimate cannot drive it to zero)."""
+        observation, so a queue overestimate cannot drive it to zero), and only where the
+        predicted queue is under half the observation: the queue's own scale is learned from
+        the rest (QueueModel.learn), and both learning from one residual would drift."""
         j = self.index[sid]
         a = self.alpha
-        service = max(float(latency_s) - float(queue_s), 0.1 * float(latency_s))
-        self.service_s[j] += a * (service - self.service_s[j])
+        if float(queue_s) <= 0.5 * float(latency_s):
+            service = max(float(latency_s) - float(queue_s), 0.1 * float(latency_s))
+            self.service_s[j] += a * (service - self.service_s[j])
         self.tokens[j] += a * (float(tokens) - self.tokens[j])
         if rounds:
             for k, p in enumerate(POOLS):
@@ -117,10 +120,18 @@ class QueueModel:
 
     The rate is work done over busy seconds between polls (at least `min_busy_s` apart),
     smoothed: recent throughput would measure what the traffic asked, not what the pool
-    can do. Until a pool has a rate, it claims no delay (a cold pool would shed everything)."""
+    can do. Until a pool has a rate, it claims no delay (a cold pool would shed everything).
 
-    def __init__(self, pools=POOLS, alpha: float = 0.3, min_busy_s: float = 0.5):
+    Pending work / rate is the drain time of everything in flight, whole calls counted until
+    they end, at the rate small batches reach; under continuous batching a new request shares
+    the batch and waits less than that. So the delays are scaled by `scale`, learned online
+    (`learn`) from what requests observe beyond their service time, as InFlight learns beta."""
+
+    def __init__(self, pools=POOLS, alpha: float = 0.3, min_busy_s: float = 0.5, scale: float = 1.0,
+                 scale_alpha: float = 0.1, scale_bounds: tuple[float, float] = (0.05, 2.0),
+                 min_learn_s: float = 0.05):
         self.alpha, self.min_busy_s = alpha, min_busy_s
+        self.scale, self.scale_alpha, self.scale_bounds, self.min_learn_s = scale, scale_alpha, scale_bounds, min_learn_s
         self.rate = {p: None for p in pools}
         self.delay_s = {p: 0.0 for p in pools}
         self.polled_at = {p: None for p in pools}
@@ -142,12 +153,23 @@ class QueueModel:
         self.delay_s[pool] = pending / rate if rate and pending > 0 else 0.0
         return self.delay_s[pool]
 
-    def delays(self, now: float | None = None) -> dict[str, float]:
-        """Each pool's delay at its last poll, drained by the time since (when `now` is given)."""
+    def delays(self, now: float | None = None, raw: bool = False) -> dict[str, float]:
+        """Each pool's delay at its last poll, drained by the time since (when `now` is given),
+        times the learned scale (unless `raw`)."""
+        k = 1.0 if raw else self.scale
         if now is None:
-            return dict(self.delay_s)
-        return {p: max(0.0, d - (now - self.polled_at[p] if self.polled_at[p] is not None else 0.0))
+            return {p: k * d for p, d in self.delay_s.items()}
+        return {p: k * max(0.0, d - (now - self.polled_at[p] if self.polled_at[p] is not None else 0.0))
                 for p, d in self.delay_s.items()}
+
+    def learn(self, excess_s: float, raw_queue_s: float) -> None:
+        """One served request: it waited `excess_s` beyond its service time where the raw
+        (unscaled) pool delays predicted `raw_queue_s`; too small a prediction teaches nothing."""
+        if raw_queue_s < self.min_learn_s:
+            return
+        lo, hi = self.scale_bounds
+        sample = min(hi, max(lo, float(excess_s) / float(raw_queue_s)))
+        self.scale += self.scale_alpha * (sample - self.scale)
 
     def age_s(self, now: float) -> float:
         """Seconds since the oldest pool's last poll (inf before every pool was polled)."""

@@ -110,8 +110,16 @@ class LoadControl:
     def stats_are_stale(self) -> bool:
         return self.queues.age_s(time.perf_counter()) > self.cfg.confirm_shed_after_s
 
+    def pool_queue_raw(self, now: float | None = None) -> np.ndarray:
+        """[S] the pools' queue each strategy would wait, before the learned scale."""
+        now = time.perf_counter() if now is None else now
+        return self.costs.queue_s(self.queues.delays(now, raw=True))
+
     def observe(self, sid: str, result, latency_s: float, predicted_tokens: float, predicted_latency_s: float,
-                queue_s: float, slot: "Slot | None" = None) -> None:
+                queue_s: float, slot: "Slot | None" = None, pool_queue_raw_s: float | None = None) -> None:
+        if pool_queue_raw_s is not None:  # before this observation moves the service estimate
+            self.queues.learn(latency_s - float(self.costs.service_s[self.costs.index[sid]]), pool_queue_raw_s)
+            self.metrics.queue_scale(self.queues.scale)
         if slot is not None and slot.key is not None:
             self.running.finish(slot.key, latency_s)
             slot.key = None
@@ -201,10 +209,12 @@ def _decide_once(load: LoadControl, ids: list[str], acc, tok, lat, knobs: dict, 
         if v.index is None:
             raise Overloaded(v.reason, v.retry_after_s, "budget")
         tok, lat, queue, feasible, j = v.tokens, v.latency_s, v.queue_s, v.feasible, v.index
+        pool_raw = load.pool_queue_raw()
     else:
         sel = select(np.asarray(acc)[None, :], tok, lat, lt, ll, knobs.get("max_tokens"), knobs.get("max_latency_s"),
                      allowed)
         queue, feasible, j = np.zeros(len(ids)), bool(sel.feasible[0]), int(sel.index[0])
+        pool_raw = None
     if forced is not None:
         j = ids.index(forced)
         if budget is not None and lat[j] > budget:
@@ -218,5 +228,6 @@ def _decide_once(load: LoadControl, ids: list[str], acc, tok, lat, knobs: dict, 
             "predicted_accuracy": float(acc[k]), "predicted_tokens": float(tok[k]),
             "predicted_latency_s": float(lat[k])} for k in order]
     return {"strategy": ids[j], "predicted_accuracy": float(acc[j]), "predicted_tokens": float(tok[j]),
-            "predicted_latency_s": float(lat[j]), "predicted_queue_s": float(queue[j]), "feasible": feasible,
+            "predicted_latency_s": float(lat[j]), "predicted_queue_s": float(queue[j]),
+            "predicted_pool_queue_raw_s": None if pool_raw is None else float(pool_raw[j]), "feasible": feasible,
             "top": top}

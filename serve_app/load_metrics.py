@@ -1,5 +1,5 @@
 """Prometheus series of the load-aware path (`ray.util.metrics`): shed requests, the
-queue-delay estimate per pool, the congestion price and the online cost estimate's error.
+queue-delay estimate per pool and its learned scale, the congestion price and the online cost estimate's error.
 
 Kept apart from the router's other metrics so both can change independently; outside a
 Ray worker (unit tests) every method is a no-op.
@@ -19,6 +19,8 @@ class LoadMetrics:
                                      tag_keys=("pool",))
             self.price = Gauge("latte_congestion_price", "the load-aware router's congestion price "
                                "(accuracy per budget-length of latency; 0 when unloaded or off)")
+            self.scale = Gauge("latte_queue_scale", "learned scale of the pools' queue-delay estimate "
+                               "(observed wait beyond service / pending work over busy rate)")
             self.cost_error = Gauge("latte_online_cost_error",
                                     "running mean abs relative error of predicted vs observed served cost",
                                     tag_keys=("quantity",))
@@ -38,6 +40,10 @@ class LoadMetrics:
     def congestion_price(self, price: float) -> None:
         if self.enabled:
             self.price.set(price)
+
+    def queue_scale(self, scale: float) -> None:
+        if self.enabled:
+            self.scale.set(scale)
 
     def cost_errors(self, errors: dict) -> None:
         if self.enabled:

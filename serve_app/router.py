@@ -198,7 +198,7 @@ class Router:
             latency_s = time.perf_counter() - t0
             self.demand.observed(chosen, result)
             self.load.observe(chosen, result, time.perf_counter() - t_enter, pred[1], pred[2], d["predicted_queue_s"],
-                              slot)
+                              slot, pool_queue_raw_s=d["predicted_pool_queue_raw_s"])
         one = single_sample(spec)
         finish = "length" if gen.truncated or (one and gen.finish_reason == "length") else "stop"
         solved = Solved(strategy=chosen, forced=job.strategy is not None, result=result,

@@ -40,7 +40,7 @@ def test_estimates_start_at_the_seed_and_follow_observations():
 
 def test_observed_queue_time_is_not_learned_as_service_time():
     c = costs(alpha=1.0)
-    c.observe("majority/n=1", tokens=60, latency_s=1.3, predicted_tokens=60, predicted_latency_s=1.3, queue_s=1.0)
+    c.observe("majority/n=1", tokens=60, latency_s=0.5, predicted_tokens=60, predicted_latency_s=0.5, queue_s=0.2)
     assert c.predict()[1][0] == pytest.approx(0.3)
     # Observed beam iterations replace the conservative seed of rounds.
     c.observe(IDS[2], tokens=900, latency_s=0.8, predicted_tokens=900, predicted_latency_s=0.8,
@@ -236,3 +236,25 @@ def test_a_work_price_keeps_a_token_cheap_slow_strategy_where_a_latency_price_dr
     assert price.weights(1.0, None) == (0.0, 2.0) and price.weights(2.0, 1000.0) == (pytest.approx(1e-3), 0.0)
     with pytest.raises(ValueError, match="resource"):
         CongestionPrice(gain=1.0, resource="tokens")
+
+
+def test_queue_scale_learns_how_much_of_the_raw_drain_time_requests_wait():
+    qm = QueueModel(alpha=1.0, min_busy_s=0.5, scale_alpha=0.5)
+    qm.update("policy", PoolStats(pending_work=0, work_done=0, busy_s=0), now=0.0)
+    qm.update("policy", PoolStats(pending_work=2000, work_done=1000, busy_s=1.0), now=0.0)
+    assert qm.delays(0.0)["policy"] == pytest.approx(2.0)  # scale 1 until something is observed
+    qm.learn(excess_s=0.5, raw_queue_s=2.0)  # waited a quarter of the drain time: halfway there
+    assert qm.scale == pytest.approx(0.625)
+    assert qm.delays(0.0)["policy"] == pytest.approx(1.25) and qm.delays(0.0, raw=True)["policy"] == 2.0
+    qm.learn(excess_s=5.0, raw_queue_s=0.01)  # a raw queue this small teaches nothing
+    assert qm.scale == pytest.approx(0.625)
+    qm.learn(excess_s=100.0, raw_queue_s=1.0)  # a sample is clipped to the bounds
+    assert qm.scale == pytest.approx(0.625 + 0.5 * (2.0 - 0.625))
+
+
+def test_service_is_not_learned_from_requests_that_mostly_queued():
+    c = costs(alpha=1.0)
+    c.observe("majority/n=1", tokens=60, latency_s=2.0, predicted_tokens=60, predicted_latency_s=2.0, queue_s=1.5)
+    assert c.predict()[1][0] == pytest.approx(0.1)  # 1.5 of 2.0 s predicted queueing: left to the queue scale
+    c.observe("majority/n=1", tokens=60, latency_s=0.4, predicted_tokens=60, predicted_latency_s=0.4, queue_s=0.1)
+    assert c.predict()[1][0] == pytest.approx(0.3)
