@@ -58,13 +58,13 @@ class LoadControl(BaseModel):
                                "(keep it below the Router's max_ongoing_requests so the router sees them)")
     slo_budget_fraction: float = Field(0.7, gt=0, le=1, description="share of the SLO's p95 latency a "
                                        "request's predicted mean latency may use (the rest absorbs spread)")
-    congestion_gain: float = Field(0.0, ge=0, description="how fast the congestion price integrates "
+    congestion_gain: float = Field(1.0, ge=0, description="how fast the congestion price integrates "
                                    "the queue under a budget (probe.online_costs.CongestionPrice): a strategy "
                                    "that fits its own budget still delays the requests it shares engines "
-                                   "with; 0 (default) = each request judged on its own budget only; 1 measured "
+                                   "with; 0 = each request judged on its own budget only; 1 (default) measured "
                                    "best of 0 / 0.3 / 1 / 3 at 2x load (README, benchmarks/serve_load)")
     congestion_resource: Literal["latency", "work"] = Field(
-        "latency", description="what the congestion price is charged on: the request's latency, or the "
+        "work", description="what the congestion price is charged on: the request's latency, or the "
         "engine work it takes (its tokens, in seconds of the policy pool's throughput)")
     congestion_target: float = Field(0.25, ge=0, description="the queue, as a share of the budget, at which "
                                      "the congestion price holds (above it the price rises, below it decays)")
