@@ -16,7 +16,8 @@ latency area) and the plain MLP are then reported on test.
 `shrinkW` pulls the MLP's probabilities towards each strategy's training mean (weight W kept
 on the MLP).
 Measured (session 5, default demo artifact): the MLP with exclusions won on validation,
-what `jobs.train_probe` now does by default (`exclude_dominated`).
+what `jobs.train_probe` now does by default (`exclude_dominated`). Session 11: no `shrinkW`
+variant beat the 5-seed ensemble with exclusions on validation (README demo card).
 """
 
 from __future__ import annotations
