@@ -230,6 +230,30 @@ class InFlight:
         self.beta += self.alpha * (sample - self.beta)
 
 
+def learn_queue(queues: QueueModel, running: InFlight, key: int | None, excess_s: float,
+                raw_queue_s: float | None, observed_s: float) -> str | None:
+    """Teach the queue estimate from one served request: it waited `excess_s` beyond its
+    service time, where the pools predicted `raw_queue_s` (unscaled) and the in-flight set
+    its job's interference. The served queue is max(kappa x pool term, beta x in-flight
+    term); if both learned from every residual, the max of two terms each fitted to the
+    excess would overestimate it (seen in session 11: budget sheds at half the sustained
+    rate). So only the term that set the prediction learns; a term that overestimates keeps
+    setting it until it has learned down, one that underestimates stays hidden behind the
+    other, which covers the excess. Drops the job from the in-flight set either way; returns
+    which term learned ("pool", "in_flight" or None)."""
+    job = running.jobs.get(key) if key is not None else None
+    pool = queues.scale * raw_queue_s if raw_queue_s is not None else None
+    in_flight = running.beta * job.interference_s if job is not None else None
+    if pool is not None and (in_flight is None or pool >= in_flight):
+        queues.learn(excess_s, raw_queue_s)
+        if key is not None:
+            running.finish(key)
+        return "pool"
+    if key is not None:
+        running.finish(key, observed_s)
+    return "in_flight" if job is not None else None
+
+
 @dataclass
 class Verdict:
     """A strategy to run, or (index None) a shed with the seconds after which to retry."""

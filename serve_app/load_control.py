@@ -19,7 +19,7 @@ from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from probe.online_costs import POOLS, CongestionPrice, InFlight, OnlineCosts, PoolStats, QueueModel, Verdict, \
-    choose_or_shed, pool_rounds, retry_after, shed_wait
+    choose_or_shed, learn_queue, pool_rounds, retry_after, shed_wait
 from serve_app.load_metrics import LoadMetrics
 
 logger = logging.getLogger("ray.serve")
@@ -117,11 +117,11 @@ class LoadControl:
 
     def observe(self, sid: str, result, latency_s: float, predicted_tokens: float, predicted_latency_s: float,
                 queue_s: float, slot: "Slot | None" = None, pool_queue_raw_s: float | None = None) -> None:
-        if pool_queue_raw_s is not None:  # before this observation moves the service estimate
-            self.queues.learn(latency_s - float(self.costs.service_s[self.costs.index[sid]]), pool_queue_raw_s)
-            self.metrics.queue_scale(self.queues.scale)
-        if slot is not None and slot.key is not None:
-            self.running.finish(slot.key, latency_s)
+        key = slot.key if slot is not None else None
+        excess = latency_s - float(self.costs.service_s[self.costs.index[sid]])  # before the service moves
+        learn_queue(self.queues, self.running, key, excess, pool_queue_raw_s, latency_s)
+        self.metrics.queue_scale(self.queues.scale)
+        if slot is not None:
             slot.key = None
         iters = result.trace.get("iterations")
         rounds = {"policy": float(iters), "prm": float(iters)} if isinstance(iters, (int, float)) else None

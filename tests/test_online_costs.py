@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from probe.online_costs import CongestionPrice, InFlight, OnlineCosts, PoolStats, QueueModel, choose_or_shed, \
-    pool_rounds, retry_after
+    learn_queue, pool_rounds, retry_after
 from ttc.grid import StrategySpec
 
 IDS = ["majority/n=1", "weighted_best_of_n/n=8", "beam_search/n=8/m=2/it=10"]
@@ -250,6 +250,24 @@ def test_queue_scale_learns_how_much_of_the_raw_drain_time_requests_wait():
     assert qm.scale == pytest.approx(0.625)
     qm.learn(excess_s=100.0, raw_queue_s=1.0)  # a sample is clipped to the bounds
     assert qm.scale == pytest.approx(0.625 + 0.5 * (2.0 - 0.625))
+
+
+def test_only_the_queue_term_that_set_the_prediction_learns_so_their_max_is_not_biased_up():
+    # Every request waits 0.5 s; the pool stats and the in-flight set each see it noisily and
+    # in turn (one says 1.0 s raw when the other says 0.25 s). If both terms learned from every
+    # request, each would settle near the mean ratio and their max would predict about 1.25 s.
+    qm, running = QueueModel(scale_alpha=0.3), InFlight(beta=1.0, alpha=0.3)
+    preds, learned = [], []
+    for k in range(60):
+        raw, interference = (1.0, 0.25) if k % 2 else (0.25, 1.0)
+        preds.append(max(qm.scale * raw, running.beta * interference))
+        key = running.start(now=0.0, service_s=0.2, total_s=0.7, interference_s=interference)
+        learned.append(learn_queue(qm, running, key, excess_s=0.5, raw_queue_s=raw, observed_s=0.7))
+    assert set(learned[:2]) == {"pool", "in_flight"}  # each term learns where it is the larger
+    assert np.mean(np.abs(np.array(preds[-20:]) - 0.5)) < 0.05
+    assert qm.scale == pytest.approx(0.5, abs=0.02) and running.beta == pytest.approx(0.5, abs=0.02)
+    assert not running.jobs  # every job left the in-flight set
+    assert learn_queue(qm, running, None, 0.5, None, 0.7) is None  # nothing to learn from
 
 
 def test_service_is_not_learned_from_requests_that_mostly_queued():
