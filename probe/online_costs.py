@@ -307,6 +307,13 @@ class CongestionPrice:
 
     RESOURCES = ("latency", "work")
 
+    # A reading's pressure saturates (four budgets of queue: shed either way), so one request
+    # with an absurdly small budget cannot throw the price every request shares to its cap.
+    MAX_PRESSURE = 4.0
+    # Budgets and rates below these are treated as these in the weights: the added lambdas
+    # stay finite (such a request is shed, since nothing fits its budget).
+    MIN_BUDGET_S, MIN_RATE = 1e-3, 1e-6
+
     def __init__(self, gain: float, target: float = 0.25, max_price: float = 10.0, max_step_s: float = 1.0,
                  resource: str = "latency"):
         if gain < 0 or not 0 <= target or max_price < 0:
@@ -324,7 +331,7 @@ class CongestionPrice:
         after a long gap counts for at most `max_step_s` of rise (but decays fully)."""
         if self._t is not None and self.gain > 0:
             dt = max(0.0, now - self._t)
-            err = pressure - self.target
+            err = min(float(pressure), self.MAX_PRESSURE) - self.target
             step = self.gain * (min(dt, self.max_step_s) if err > 0 else dt) * err
             self.price = min(self.max_price, max(0.0, self.price + step))
         self._t = now
@@ -334,8 +341,9 @@ class CongestionPrice:
         """(added lambda_tokens, added lambda_latency) at the current price for a request with
         this budget. Work is priced once the policy pool's throughput is known; before that
         (a cold pool) on latency, the only scale there is."""
+        budget_s = max(float(budget_s), self.MIN_BUDGET_S)
         if self.resource == "work" and tokens_per_s and tokens_per_s > 0:
-            return self.price / (budget_s * tokens_per_s), 0.0
+            return self.price / (budget_s * max(float(tokens_per_s), self.MIN_RATE)), 0.0
         return 0.0, self.price / budget_s
 
 
@@ -352,10 +360,12 @@ def choose_or_shed(acc: np.ndarray, costs: OnlineCosts, delays: dict[str, float]
     With a budget and a `congestion` price, this request's pressure (the least any strategy
     would wait, as a share of the budget) updates the price, which raises the latency weight
     or the token weight (`CongestionPrice.weights`; tokens_per_s: the policy pool's busy
-    throughput); without a budget there is no pressure to price."""
+    throughput); without a budget there is no pressure to price, nor with one that no strategy
+    would meet on idle engines (it is shed, and its pressure would be noise of its own making)."""
     tok, lat, queue = costs.predict(delays, queue_floor)
     if budget_s is not None and congestion is not None and len(queue):
-        congestion.update(max(0.0, float(queue.min())) / budget_s, now)
+        if budget_s >= float(costs.service_s.min()):  # a budget nothing meets alone says nothing of the queue
+            congestion.update(max(0.0, float(queue.min())) / budget_s, now)
         d_tokens, d_latency = congestion.weights(budget_s, tokens_per_s)
         lambda_tokens, lambda_latency = lambda_tokens + d_tokens, lambda_latency + d_latency
     sel = select(acc[None, :], tok, lat, lambda_tokens, lambda_latency, max_tokens, budget_s, allowed)

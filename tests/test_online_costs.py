@@ -270,6 +270,23 @@ def test_only_the_queue_term_that_set_the_prediction_learns_so_their_max_is_not_
     assert learn_queue(qm, running, None, 0.5, None, 0.7) is None  # nothing to learn from
 
 
+@pytest.mark.parametrize("resource", ["latency", "work"])
+def test_an_absurd_budget_is_shed_without_throwing_the_shared_price_to_its_cap(resource):
+    # Found by the fuzz test: max_latency_s=5e-324 made the added lambda infinite (a 500).
+    c, acc = costs(), np.array([0.6, 0.8, 0.9])
+    price = CongestionPrice(gain=1.0, resource=resource)
+    price.price = 0.5
+    for now in (0.0, 0.5):
+        v = choose_or_shed(acc, c, {"policy": 0.3}, budget_s=5e-324, congestion=price, now=now,
+                           tokens_per_s=1000.0)
+        assert v.index is None  # shed: nothing fits
+    assert price.price == 0.5  # no strategy meets that budget even alone: it says nothing of the queue
+    assert all(np.isfinite(price.weights(5e-324, 1e-300)))
+    price.update(0.25, now=0.5)  # at the target: holds
+    price.update(1e300, now=1.0)  # a reading's pressure saturates
+    assert price.price == pytest.approx(0.5 + 0.5 * (CongestionPrice.MAX_PRESSURE - 0.25))
+
+
 def test_service_is_not_learned_from_requests_that_mostly_queued():
     c = costs(alpha=1.0)
     c.observe("majority/n=1", tokens=60, latency_s=2.0, predicted_tokens=60, predicted_latency_s=2.0, queue_s=1.5)
