@@ -275,8 +275,12 @@ def test_extra_body_knobs(client, base):
     # (read after the requests above, which moved the online estimates).
     table = httpx.get(base + "/v1/strategies", headers=HEADERS, timeout=30).json()["strategies"]
     served = {s["strategy"]: s["served_latency_s"] for s in table}
-    budget = sorted(served.values())[1] * 1.01
-    assert served[accurate.model_extra["latte"]["strategy"]] > budget  # the budget binds
+    # Half-way between the fastest and the accurate choice, so the budget binds. (Not "the second
+    # fastest": the session's earlier traffic may leave a congestion price that moved the
+    # accurate choice down the table.)
+    fastest, chosen = min(served.values()), served[accurate.model_extra["latte"]["strategy"]]
+    assert chosen > fastest * 1.02, (chosen, fastest)
+    budget = (fastest + chosen) / 2
     c = chat(client, HARD, extra_body={"max_latency_s": budget})
     info = c.model_extra["latte"]
     assert served[info["strategy"]] <= budget and info["predicted_latency_s"] <= budget and info["within_budget"]
