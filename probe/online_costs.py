@@ -375,5 +375,7 @@ def choose_or_shed(acc: np.ndarray, costs: OnlineCosts, delays: dict[str, float]
     k = int(np.argmin(lat))
     wait = shed_wait(float(lat[k]), float(queue[k]), budget_s)
     reason = (f"no strategy is predicted to finish within {budget_s:.3g} s: the fastest, {costs.ids[k]}, "
-              f"is predicted {lat[k]:.3g} s ({queue[k]:.3g} s of it queueing)")
+              f"is predicted {lat[k]:.3g} s ({queue[k]:.3g} s of it queueing: engine pools "
+              f"{costs.queue_s(delays)[k]:.3g} s, running requests "
+              f"{(queue_floor[k] if queue_floor is not None else 0.0):.3g} s)")
     return Verdict(None, tok, lat, queue, False, retry_after(wait), reason)

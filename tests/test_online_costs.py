@@ -133,6 +133,7 @@ def test_budgeted_choice_moves_cheaper_as_the_queue_grows_then_sheds():
     assert chosen == [IDS[2], IDS[1], IDS[0], None]
     v = choose_or_shed(acc, c, {"policy": 2.0, "prm": 2.0}, budget_s=1.0)
     assert v.retry_after_s == 2 and "majority/n=1" in v.reason  # fastest: 0.1 + 2.0 s, 1.1 s over
+    assert "engine pools 2 s, running requests 0 s" in v.reason  # which queue term set it
     # Without a budget nothing is shed, whatever the queue.
     assert choose_or_shed(acc, c, {"policy": 50.0}).index == 2
 
