@@ -236,8 +236,7 @@ def learn_queue(queues: QueueModel, running: InFlight, key: int | None, excess_s
     service time, where the pools predicted `raw_queue_s` (unscaled) and the in-flight set
     its job's interference. The served queue is max(kappa x pool term, beta x in-flight
     term); if both learned from every residual, the max of two terms each fitted to the
-    excess would overestimate it (seen in session 11: budget sheds at half the sustained
-    rate). So only the term that set the prediction learns; a term that overestimates keeps
+    excess would overestimate it whenever their errors differ. So only the term that set the prediction learns; a term that overestimates keeps
     setting it until it has learned down, one that underestimates stays hidden behind the
     other, which covers the excess. Drops the job from the in-flight set either way; returns
     which term learned ("pool", "in_flight" or None)."""
