@@ -66,12 +66,16 @@ def shed_reasons(res: list[dict], examples: int = 3) -> dict:
     return {"admission": len(admission), "budget": len(budget), "budget_examples": budget[:examples]}
 
 
-def summarize(res: list[dict], rate: float, window_s: float) -> dict:
+def _mix(rows: list[dict]) -> dict[str, int]:
+    mix: dict[str, int] = {}
+    for r in rows:
+        mix[r["strategy"]] = mix.get(r["strategy"], 0) + 1
+    return dict(sorted(mix.items(), key=lambda kv: -kv[1]))
+
+
+def summarize(res: list[dict], rate: float, window_s: float, slo: float | None = None) -> dict:
     ok = [r for r in res if r["status"] == 200]
     lat = [r["latency_s"] for r in ok]
-    mix: dict[str, int] = {}
-    for r in ok:
-        mix[r["strategy"]] = mix.get(r["strategy"], 0) + 1
     return {"rate_per_s": rate, "window_s": window_s, "sent": len(res), "ok_200": len(ok),
             "shed_429": sum(r["status"] == 429 for r in res), "shed_reasons": shed_reasons(res),
             "server_5xx": sum(r["status"] >= 500 for r in res),
@@ -83,7 +87,9 @@ def summarize(res: list[dict], rate: float, window_s: float) -> dict:
             "accuracy": float(np.mean([r["correct"] for r in res])) if res else None,
             "accuracy_answered": float(np.mean([r["correct"] for r in ok])) if ok else None,
             "mean_tokens": float(np.mean([r["tokens"] for r in ok])) if ok else None,
-            "strategy_mix": dict(sorted(mix.items(), key=lambda kv: -kv[1]))}
+            "strategy_mix": _mix(ok),
+            # which strategies the requests over the SLO ran (what the tail is made of)
+            "over_slo_mix": _mix([r for r in ok if slo is not None and r["latency_s"] > slo])}
 
 
 class Bench:
@@ -154,7 +160,7 @@ class Bench:
             res += asyncio.run(replay_stream(self.url, self.queries(n, salt + 7919 * k), rate, extra,
                                              self.headers, self.args.timeout_s, seed=salt + 7919 * k))
             time.sleep(self.args.drain_s)  # let the pools drain before the next window
-        out = summarize(res, rate, window_s * repeats)
+        out = summarize(res, rate, window_s * repeats, self.slo)
         print(f"[serve_load] {rate:.2f} req/s, aware={aware}, strategy={strategy}: p95 {out['p95_s']} "
               f"(95% CI {out['p95_ci95_s']}), accuracy {out['accuracy']}", file=sys.stderr, flush=True)
         return out
@@ -209,7 +215,8 @@ class Bench:
         ramp = {name: [] for name in routers}
         for k, mult in enumerate(a.levels):
             for name, (aware, strategy) in routers.items():
-                s = self.window(rate * mult, a.window_s, aware, strategy, salt=1000 + k)  # same queries per level
+                s = self.window(rate * mult, a.window_s, aware, strategy, salt=1000 + k,  # same queries per level
+                                repeats=a.repeats)
                 s["load_multiple"] = mult
                 ramp[name].append(s)
         import ray
@@ -219,7 +226,7 @@ class Bench:
         ray.shutdown()  # before the JSON is printed: no late Ray log lines on stdout
         return {"slo_p95_s": self.slo, "preset": self.cfg.default_preset,
                 "budget_fraction": self.cfg.load_control.slo_budget_fraction,
-                "max_in_flight": self.cfg.load_control.max_in_flight,
+                "max_in_flight": self.cfg.load_control.max_in_flight, "repeats": a.repeats,
                 **{f: (getattr(a, f) if getattr(a, f) is not None else getattr(self.cfg.load_control, f))
                    for f in ("congestion_gain", "congestion_target", "congestion_resource")}, "best_static": static,
                 "rate_search": found, "ramp": ramp, "bar": bar(ramp, a.levels, self.slo),
@@ -251,6 +258,8 @@ def main(argv=None):
     ap.add_argument("--serve-config", default=CPU_SERVE_CONFIG)
     ap.add_argument("--val-labels", default="runs/demo/labels/labels_val.parquet")
     ap.add_argument("--window-s", type=float, default=30.0, help="seconds of arrivals per (router, load)")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="windows pooled per (router, load): one 30-s window's ratio moves by +-0.1")
     ap.add_argument("--search-window-s", type=float, default=20.0, help="seconds per rate-search window")
     ap.add_argument("--start-rate", type=float, default=2.0)
     ap.add_argument("--max-rate", type=float, default=64.0)

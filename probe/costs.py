@@ -12,26 +12,38 @@ import numpy as np
 
 
 class CostTable:
-    def __init__(self, strategy_ids: list[str], tokens: np.ndarray, latency: np.ndarray):
+    """Per-strategy mean tokens and seconds, and the seconds' spread across queries (the
+    router's tail estimate starts from it: verified escalation's latency is bimodal, its
+    mean hides the requests that ran both stages). `latency_sd` is None in artifacts
+    written before it was recorded."""
+
+    def __init__(self, strategy_ids: list[str], tokens: np.ndarray, latency: np.ndarray,
+                 latency_sd: np.ndarray | None = None):
         self.strategy_ids = list(strategy_ids)
         self.tokens = np.asarray(tokens, dtype=np.float64)
         self.latency = np.asarray(latency, dtype=np.float64)
+        self.latency_sd = None if latency_sd is None else np.asarray(latency_sd, dtype=np.float64)
 
     @classmethod
     def fit(cls, strategy_ids: list[str], tokens: np.ndarray, latency: np.ndarray) -> "CostTable":
         """tokens/latency: [queries x strategies] measured values."""
-        return cls(strategy_ids, np.nanmean(tokens, axis=0), np.nanmean(latency, axis=0))
+        return cls(strategy_ids, np.nanmean(tokens, axis=0), np.nanmean(latency, axis=0),
+                   np.nan_to_num(np.nanstd(latency, axis=0)))
 
     def predict(self, n_queries: int) -> tuple[np.ndarray, np.ndarray]:
         return (np.tile(self.tokens, (n_queries, 1)), np.tile(self.latency, (n_queries, 1)))
 
     def to_dict(self) -> dict:
-        return {"strategy_ids": self.strategy_ids, "tokens": self.tokens.tolist(),
-                "latency": self.latency.tolist()}
+        d = {"strategy_ids": self.strategy_ids, "tokens": self.tokens.tolist(), "latency": self.latency.tolist()}
+        if self.latency_sd is not None:
+            d["latency_sd"] = self.latency_sd.tolist()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "CostTable":
-        return cls(d["strategy_ids"], np.array(d["tokens"]), np.array(d["latency"]))
+        sd = d.get("latency_sd")
+        return cls(d["strategy_ids"], np.array(d["tokens"]), np.array(d["latency"]),
+                   None if sd is None else np.array(sd))
 
 
 class RidgeCostModel:

@@ -70,6 +70,8 @@ class Decider:
         return out
 
     def strategy_table(self) -> list[dict]:
-        tok, lat = self.artifact.cost_table.tokens, self.artifact.cost_table.latency
+        table = self.artifact.cost_table
+        tok, lat, sd = table.tokens, table.latency, table.latency_sd
         return [{"strategy": sid, "predicted_tokens": float(tok[j]), "predicted_latency_s": float(lat[j]),
+                 "latency_sd_s": None if sd is None else float(sd[j]),
                  **self.artifact.grid[sid].model_dump()} for sid, j in zip(self.ids, self.columns)]

@@ -4,8 +4,9 @@ The probe artifact's cost table measures strategies served alone, in process. A 
 request also pays the proxy and handle hops, and under load the pools' queues dominate.
 Three pieces, all pure (no Ray), used by the router for every decision:
 
-- `OnlineCosts`: per-strategy service latency and tokens, seeded from the cost table and
-  followed by an EWMA of what the router observes, with the running error of its predictions.
+- `OnlineCosts`: per-strategy service latency, its spread and tokens, seeded from the cost
+  table and followed by an EWMA of what the router observes, with the running error of its
+  predictions.
 - `QueueModel`: each pool's queueing delay from its live stats, pending work / throughput.
   With continuous batching a new engine request does not wait for the backlog to drain but
   shares the batch; its slowdown is still about the backlog's drain time (its per-sequence
@@ -17,8 +18,9 @@ Three pieces, all pure (no Ray), used by the router for every decision:
   escalation's stage 2, so under a rising load they lag what a new request will share.
 - `choose_or_shed`: the utility argmax over strategies predicted to fit a latency budget,
   where predicted latency = service latency + queue, the queue being the larger of the
-  pools' (rounds on each pool x its delay) and the in-flight estimate; when none fits, a
-  shed verdict with a Retry-After.
+  pools' (rounds on each pool x its delay) and the in-flight estimate, and (with a tail
+  budget, the SLO's p95) whose predicted latency + z x spread fits that too; when none
+  fits, a shed verdict with a Retry-After.
 """
 
 from __future__ import annotations
@@ -43,15 +45,24 @@ def pool_rounds(spec) -> dict[str, float]:
 
 
 class OnlineCosts:
-    """Per-strategy served service latency (queue excluded), tokens and pool rounds."""
+    """Per-strategy served service latency (queue excluded), its spread, tokens and pool rounds.
 
-    def __init__(self, ids: list[str], tokens, latency_s, rounds: list[dict[str, float]], alpha: float = 0.2):
+    The spread is the standard deviation of the service latency across requests, seeded from
+    the cost table's spread across labeled queries (or `seed_cv` x the mean where the table
+    has none) and followed by an EWMA of squared deviations: a mean within budget can hide a
+    tail beyond it (verified escalation runs its second stage for some requests only)."""
+
+    def __init__(self, ids: list[str], tokens, latency_s, rounds: list[dict[str, float]], alpha: float = 0.2,
+                 latency_sd_s=None, seed_cv: float = 0.5):
         if not 0 < alpha <= 1:
             raise ValueError(f"alpha must be in (0, 1], got {alpha}")
         self.ids = list(ids)
         self.index = {s: j for j, s in enumerate(self.ids)}
         self.tokens = np.asarray(tokens, dtype=np.float64).copy()
         self.service_s = np.asarray(latency_s, dtype=np.float64).copy()
+        sd = (seed_cv * self.service_s if latency_sd_s is None else
+              np.array([seed_cv * m if v is None else float(v) for v, m in zip(latency_sd_s, self.service_s)]))
+        self.service_var = np.square(np.asarray(sd, dtype=np.float64))
         self.rounds = np.array([[r.get(p, 0.0) for p in POOLS] for r in rounds], dtype=np.float64)
         self.alpha = alpha
         self.observations = 0
@@ -73,18 +84,25 @@ class OnlineCosts:
             q = np.maximum(q, queue_floor)
         return self.tokens.copy(), self.service_s + q, q
 
+    def spread_s(self) -> np.ndarray:
+        """[S] standard deviation of each strategy's service latency."""
+        return np.sqrt(self.service_var)
+
     def observe(self, sid: str, tokens: float, latency_s: float, predicted_tokens: float,
                 predicted_latency_s: float, queue_s: float = 0.0, rounds: dict[str, float] | None = None) -> None:
         """One served request: `latency_s` as observed, `queue_s` the queue part predicted for it.
         The service estimate follows observed - predicted queue (at least a tenth of the
         observation, so a queue overestimate cannot drive it to zero), and only where the
         predicted queue is under half the observation: the queue's own scale is learned from
-        the rest (QueueModel.learn), and both learning from one residual would drift."""
+        the rest (QueueModel.learn), and both learning from one residual would drift. The
+        spread follows the squared deviation from the mean before this update."""
         j = self.index[sid]
         a = self.alpha
         if float(queue_s) <= 0.5 * float(latency_s):
             service = max(float(latency_s) - float(queue_s), 0.1 * float(latency_s))
-            self.service_s[j] += a * (service - self.service_s[j])
+            dev = service - self.service_s[j]
+            self.service_var[j] += a * (dev * dev - self.service_var[j])
+            self.service_s[j] += a * dev
         self.tokens[j] += a * (float(tokens) - self.tokens[j])
         if rounds:
             for k, p in enumerate(POOLS):
@@ -100,7 +118,9 @@ class OnlineCosts:
                 "tokens_mean_relative_error": self._tok_err}
 
     def table(self) -> list[dict]:
-        return [{"strategy": s, "service_latency_s": float(self.service_s[j]), "tokens": float(self.tokens[j]),
+        sd = self.spread_s()
+        return [{"strategy": s, "service_latency_s": float(self.service_s[j]), "service_sd_s": float(sd[j]),
+                 "tokens": float(self.tokens[j]),
                  **{f"{p}_rounds": float(self.rounds[j, k]) for k, p in enumerate(POOLS)}}
                 for j, s in enumerate(self.ids)]
 
@@ -350,11 +370,16 @@ def choose_or_shed(acc: np.ndarray, costs: OnlineCosts, delays: dict[str, float]
                    lambda_latency: float = 0.0, max_tokens: float | None = None,
                    budget_s: float | None = None, queue_floor: np.ndarray | None = None,
                    allowed: np.ndarray | None = None, congestion: CongestionPrice | None = None,
-                   now: float = 0.0, tokens_per_s: float | None = None) -> Verdict:
+                   now: float = 0.0, tokens_per_s: float | None = None, tail_budget_s: float | None = None,
+                   tail_z: float = 0.0) -> Verdict:
     """For one query (acc: [S] predicted accuracy), the utility argmax among strategies
     predicted to fit the token and latency budgets, with served latency = service + queue.
     Without a latency budget nothing is shed. A token budget that nothing fits falls back to
     the cheapest strategy (as `select` does); a latency budget that nothing fits sheds.
+
+    `budget_s` bounds the predicted mean; with `tail_budget_s` (the SLO's p95) a strategy
+    must also have latency + tail_z x its spread within that: a strategy whose mean fits but
+    whose slow requests would not (escalation, beam) yields to one that fits both.
 
     With a budget and a `congestion` price, this request's pressure (the least any strategy
     would wait, as a share of the budget) updates the price, which raises the latency weight
@@ -367,14 +392,23 @@ def choose_or_shed(acc: np.ndarray, costs: OnlineCosts, delays: dict[str, float]
             congestion.update(max(0.0, float(queue.min())) / budget_s, now)
         d_tokens, d_latency = congestion.weights(budget_s, tokens_per_s)
         lambda_tokens, lambda_latency = lambda_tokens + d_tokens, lambda_latency + d_latency
-    sel = select(acc[None, :], tok, lat, lambda_tokens, lambda_latency, max_tokens, budget_s, allowed)
+    # The latency the budget is checked on: the mean, or where a tail budget is set, the larger
+    # of the mean and the tail rescaled to the mean's budget (one comparison checks both).
+    checked = lat
+    if budget_s is not None and tail_budget_s is not None and tail_z > 0:
+        tail = lat + tail_z * costs.spread_s()
+        checked = np.maximum(lat, tail * (budget_s / max(float(tail_budget_s), CongestionPrice.MIN_BUDGET_S)))
+    sel = select(acc[None, :], tok, lat, lambda_tokens, lambda_latency, max_tokens, budget_s, allowed,
+                 budget_latency=checked)
     j = int(sel.index[0])
-    if budget_s is None or lat.min() <= budget_s:  # an excluded strategy fitting alone is served, not shed
+    if budget_s is None or checked.min() <= budget_s:  # an excluded strategy fitting alone is served, not shed
         return Verdict(j, tok, lat, queue, bool(sel.feasible[0]))
-    k = int(np.argmin(lat))
-    wait = shed_wait(float(lat[k]), float(queue[k]), budget_s)
+    k = int(np.argmin(checked))
+    wait = shed_wait(float(checked[k]), float(queue[k]), budget_s)
+    tail_part = (f", {lat[k] + tail_z * costs.spread_s()[k]:.3g} s at its tail against {tail_budget_s:.3g} s"
+                 if checked is not lat else "")
     reason = (f"no strategy is predicted to finish within {budget_s:.3g} s: the fastest, {costs.ids[k]}, "
               f"is predicted {lat[k]:.3g} s ({queue[k]:.3g} s of it queueing: engine pools "
               f"{costs.queue_s(delays)[k]:.3g} s, running requests "
-              f"{(queue_floor[k] if queue_floor is not None else 0.0):.3g} s)")
+              f"{(queue_floor[k] if queue_floor is not None else 0.0):.3g} s){tail_part}")
     return Verdict(None, tok, lat, queue, False, retry_after(wait), reason)

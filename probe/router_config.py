@@ -58,6 +58,10 @@ class LoadControl(BaseModel):
                                "(keep it below the Router's max_ongoing_requests so the router sees them)")
     slo_budget_fraction: float = Field(0.7, gt=0, le=1, description="share of the SLO's p95 latency a "
                                        "request's predicted mean latency may use (the rest absorbs spread)")
+    slo_tail_z: float = Field(1.645, ge=0, description="under the SLO's budget a strategy must also fit "
+                              "its p95: predicted latency + z x its served spread (online, seeded from the "
+                              "labels' spread); 1.645: the normal 95th percentile; 0: the mean check only. "
+                              "A request's own max_latency_s bounds the mean")
     congestion_gain: float = Field(1.0, ge=0, description="how fast the congestion price integrates "
                                    "the queue under a budget (probe.online_costs.CongestionPrice): a strategy "
                                    "that fits its own budget still delays the requests it shares engines "

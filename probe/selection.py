@@ -66,10 +66,13 @@ def dominated(accuracy, tokens, latency) -> np.ndarray:
 
 def select(acc: np.ndarray, tokens: np.ndarray, latency: np.ndarray, lambda_tokens: float = 0.0,
            lambda_latency: float = 0.0, max_tokens: float | None = None,
-           max_latency_s: float | None = None, allowed: np.ndarray | None = None) -> Selection:
+           max_latency_s: float | None = None, allowed: np.ndarray | None = None,
+           budget_latency: np.ndarray | None = None) -> Selection:
     """argmax utility per query; with budgets, only strategies predicted to fit compete.
     `allowed` [S] (default all): the strategies preferred; the others compete only for a
-    query whose budget no allowed strategy fits."""
+    query whose budget no allowed strategy fits. `budget_latency` (default `latency`): the
+    seconds compared with `max_latency_s` (the router's tail-aware figure), while the
+    utility prices `latency`."""
     acc = np.atleast_2d(np.asarray(acc, dtype=np.float64))
     tok = np.broadcast_to(np.asarray(tokens, dtype=np.float64), acc.shape)
     lat = np.broadcast_to(np.asarray(latency, dtype=np.float64), acc.shape)
@@ -85,7 +88,9 @@ def select(acc: np.ndarray, tokens: np.ndarray, latency: np.ndarray, lambda_toke
     if max_tokens is not None:
         fits &= tok <= max_tokens
     if max_latency_s is not None:
-        fits &= lat <= max_latency_s
+        checked = lat if budget_latency is None else np.broadcast_to(np.asarray(budget_latency, dtype=np.float64),
+                                                                      acc.shape)
+        fits &= checked <= max_latency_s
     if allowed is not None:
         # A budget is a constraint, the exclusion a preference: where no allowed strategy
         # fits a query's budget, the excluded ones that fit compete.

@@ -46,7 +46,8 @@ class LoadControl:
         ids = [r["strategy"] for r in strategy_table]
         self.costs = OnlineCosts(ids, [r["predicted_tokens"] for r in strategy_table],
                                  [r["predicted_latency_s"] for r in strategy_table],
-                                 [pool_rounds(grid[s]) for s in ids], alpha=cfg.ewma_alpha)
+                                 [pool_rounds(grid[s]) for s in ids], alpha=cfg.ewma_alpha,
+                                 latency_sd_s=[r.get("latency_sd_s") for r in strategy_table])
         self.queues = QueueModel()
         self.running = InFlight()
         self.congestion = CongestionPrice(cfg.congestion_gain, cfg.congestion_target, cfg.congestion_max_price,
@@ -78,20 +79,25 @@ class LoadControl:
                 self.running.finish(slot.key)
 
     # --- decisions -------------------------------------------------------------------
-    def budget(self, max_latency_s: float | None, slo_p95_s: float | None) -> float | None:
-        """A request's own budget as given; the SLO's p95 scaled to what a mean may use."""
+    def budget(self, max_latency_s: float | None, slo_p95_s: float | None) -> tuple[float | None, float | None]:
+        """(mean budget, tail budget): a request's own budget as given, on the mean; else the
+        SLO's p95 scaled to what a mean may use, and the p95 itself for the tail."""
         if max_latency_s is not None:
-            return float(max_latency_s)
-        return slo_p95_s * self.cfg.slo_budget_fraction if slo_p95_s else None
+            return float(max_latency_s), None
+        if not slo_p95_s:
+            return None, None
+        return slo_p95_s * self.cfg.slo_budget_fraction, float(slo_p95_s)
 
     def choose(self, acc_row: np.ndarray, lambda_tokens: float, lambda_latency: float,
-               max_tokens: float | None, budget_s: float | None, allowed: np.ndarray | None = None) -> Verdict:
+               max_tokens: float | None, budget_s: float | None, allowed: np.ndarray | None = None,
+               tail_budget_s: float | None = None) -> Verdict:
         now = time.perf_counter()
         delays, floor = self._queues_now(now)
         v = choose_or_shed(acc_row, self.costs, delays, lambda_tokens, lambda_latency,
                            max_tokens, budget_s, queue_floor=floor, allowed=allowed,
                            congestion=self.congestion if self.cfg.congestion_gain > 0 else None, now=now,
-                           tokens_per_s=self.queues.rate.get("policy"))
+                           tokens_per_s=self.queues.rate.get("policy"), tail_budget_s=tail_budget_s,
+                           tail_z=self.cfg.slo_tail_z)
         self.metrics.congestion_price(self.congestion.price)
         return v
 
@@ -104,8 +110,10 @@ class LoadControl:
         """What a request arriving now is predicted to cost, per strategy: the online
         service estimate plus the current queue (pools' and in-flight)."""
         tok, lat, queue = self.costs.predict(*self._queues_now())
+        sd = self.costs.spread_s()
         return {sid: {"served_tokens": float(tok[j]), "served_latency_s": float(lat[j]),
-                      "served_queue_s": float(queue[j])} for j, sid in enumerate(self.costs.ids)}
+                      "served_latency_sd_s": float(sd[j]), "served_queue_s": float(queue[j])}
+                for j, sid in enumerate(self.costs.ids)}
 
     def stats_are_stale(self) -> bool:
         return self.queues.age_s(time.perf_counter()) > self.cfg.confirm_shed_after_s
@@ -204,8 +212,8 @@ def _decide_once(load: LoadControl, ids: list[str], acc, tok, lat, knobs: dict, 
     lt, ll = knobs.get("lambda_tokens", 0.0), knobs.get("lambda_latency", 0.0)
     budget = None
     if load.cfg.aware:
-        budget = load.budget(knobs.get("max_latency_s"), slo_p95_s)
-        v = load.choose(np.asarray(acc), lt, ll, knobs.get("max_tokens"), budget, allowed)
+        budget, tail_budget = load.budget(knobs.get("max_latency_s"), slo_p95_s)
+        v = load.choose(np.asarray(acc), lt, ll, knobs.get("max_tokens"), budget, allowed, tail_budget)
         if v.index is None:
             raise Overloaded(v.reason, v.retry_after_s, "budget")
         tok, lat, queue, feasible, j = v.tokens, v.latency_s, v.queue_s, v.feasible, v.index

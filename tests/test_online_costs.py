@@ -294,3 +294,39 @@ def test_service_is_not_learned_from_requests_that_mostly_queued():
     assert c.predict()[1][0] == pytest.approx(0.1)  # 1.5 of 2.0 s predicted queueing: left to the queue scale
     c.observe("majority/n=1", tokens=60, latency_s=0.4, predicted_tokens=60, predicted_latency_s=0.4, queue_s=0.1)
     assert c.predict()[1][0] == pytest.approx(0.3)
+
+
+def test_spread_starts_at_the_seed_and_follows_squared_deviations():
+    rounds = [pool_rounds(StrategySpec.from_id(s)) for s in IDS]
+    c = OnlineCosts(IDS, [60, 500, 900], [0.1, 0.3, 0.8], rounds, alpha=0.5, latency_sd_s=[0.02, None, 0.4])
+    assert c.spread_s().tolist() == pytest.approx([0.02, 0.5 * 0.3, 0.4])  # None: seed_cv x mean
+    # Alternating fast and slow requests (a second stage for every other one): the mean
+    # settles between them, the spread near half their gap; steady requests shrink it.
+    for k in range(40):
+        lat = 0.2 if k % 2 else 1.0
+        c.observe(IDS[2], 900, lat, 900, 0.8)
+    assert 0.3 < c.spread_s()[2] < 0.6 and 0.4 < c.service_s[2] < 0.8
+    for _ in range(40):
+        c.observe(IDS[2], 900, 0.5, 900, 0.5)
+    assert c.spread_s()[2] < 0.01
+    # An observation mostly predicted as queueing teaches neither the mean nor the spread.
+    before = (c.service_s[0], c.spread_s()[0])
+    c.observe(IDS[0], 60, 3.0, 60, 3.0, queue_s=2.0)
+    assert (c.service_s[0], c.spread_s()[0]) == before
+
+
+def test_a_mean_within_budget_with_a_tail_beyond_the_p95_yields():
+    rounds = [pool_rounds(StrategySpec.from_id(s)) for s in IDS]
+    # beam: mean 0.8 s fits a 1.4 s mean budget, but 0.8 + 1.645 x 0.5 = 1.62 s passes a 1.5 s p95.
+    c = OnlineCosts(IDS, [60, 500, 900], [0.1, 0.3, 0.8], rounds, latency_sd_s=[0.2, 0.1, 0.5])
+    acc = np.array([0.5, 0.8, 0.9])
+    assert choose_or_shed(acc, c, {}, budget_s=1.4).index == 2  # the mean check alone
+    assert choose_or_shed(acc, c, {}, budget_s=1.4, tail_budget_s=1.5, tail_z=1.645).index == 1
+    assert choose_or_shed(acc, c, {}, budget_s=1.4, tail_budget_s=1.5, tail_z=0.0).index == 2
+    # A queue that leaves only majority's tail within the p95; then none: a shed naming the tail.
+    v = choose_or_shed(acc, c, {"policy": 0.9, "prm": 0.9}, budget_s=1.4, tail_budget_s=1.5, tail_z=1.645)
+    assert IDS[v.index] == IDS[0]  # 0.1 + 0.9 + 0.33 fits 1.5; n=8: 0.3 + 1.8 does not
+    # majority at 1.2 s fits the mean budget, its tail (1.53 s) not the p95: shed, naming the tail.
+    v = choose_or_shed(acc, c, {"policy": 1.1, "prm": 1.1}, budget_s=1.4, tail_budget_s=1.5, tail_z=1.645)
+    assert v.index is None and "1.53 s at its tail against 1.5 s" in v.reason and v.retry_after_s == 1
+    assert choose_or_shed(acc, c, {"policy": 1.1, "prm": 1.1}, budget_s=1.4).index == 0
