@@ -4,9 +4,9 @@ The probe artifact's cost table measures strategies served alone, in process. A 
 request also pays the proxy and handle hops, and under load the pools' queues dominate.
 Three pieces, all pure (no Ray), used by the router for every decision:
 
-- `OnlineCosts`: per-strategy service latency, its spread and tokens, seeded from the cost
-  table and followed by an EWMA of what the router observes, with the running error of its
-  predictions.
+- `OnlineCosts`: per-strategy service latency and tokens, seeded from the cost table and
+  followed by an EWMA of what the router observes, with the running error of its
+  predictions and the spread a budget must leave room for (per strategy, and the queue's).
 - `QueueModel`: each pool's queueing delay from its live stats, pending work / throughput.
   With continuous batching a new engine request does not wait for the backlog to drain but
   shares the batch; its slowdown is still about the backlog's drain time (its per-sequence
@@ -45,15 +45,22 @@ def pool_rounds(spec) -> dict[str, float]:
 
 
 class OnlineCosts:
-    """Per-strategy served service latency (queue excluded), its spread, tokens and pool rounds.
+    """Per-strategy served service latency (queue excluded), tokens and pool rounds, and the
+    spread of served latency around the prediction made with them.
 
-    The spread is the standard deviation of the service latency across requests, seeded from
-    the cost table's spread across labeled queries (or `seed_cv` x the mean where the table
-    has none) and followed by an EWMA of squared deviations: a mean within budget can hide a
-    tail beyond it (verified escalation runs its second stage for some requests only)."""
+    A mean within budget can hide a tail beyond it: verified escalation runs its second
+    stage for some requests only (a service spread, per strategy), and under load the wait
+    strays from its predicted queue in proportion to it (beam search waits each pool once per
+    iteration, so its queue and its error are the largest). So the spread of a prediction
+    with queue q is sqrt(service_var + rho^2 q^2): service_var per strategy, an EWMA of
+    squared deviations from the service estimate (learned where the service estimate learns),
+    seeded from the cost table's spread across labeled queries (or `seed_cv` x the mean where
+    the table has none); rho^2 shared, an EWMA of (error / predicted queue)^2 over requests
+    whose predicted queue is at least half their service time. The spread of a strategy the
+    router stopped choosing under load so returns to its service spread as the queue drains."""
 
     def __init__(self, ids: list[str], tokens, latency_s, rounds: list[dict[str, float]], alpha: float = 0.2,
-                 latency_sd_s=None, seed_cv: float = 0.5):
+                 latency_sd_s=None, seed_cv: float = 0.5, queue_rel_sd: float = 0.5, max_rel_sd: float = 2.0):
         if not 0 < alpha <= 1:
             raise ValueError(f"alpha must be in (0, 1], got {alpha}")
         self.ids = list(ids)
@@ -63,6 +70,7 @@ class OnlineCosts:
         sd = (seed_cv * self.service_s if latency_sd_s is None else
               np.array([seed_cv * m if v is None else float(v) for v, m in zip(latency_sd_s, self.service_s)]))
         self.service_var = np.square(np.asarray(sd, dtype=np.float64))
+        self.queue_rel_var, self.max_rel_sd = queue_rel_sd ** 2, max_rel_sd
         self.rounds = np.array([[r.get(p, 0.0) for p in POOLS] for r in rounds], dtype=np.float64)
         self.alpha = alpha
         self.observations = 0
@@ -84,9 +92,15 @@ class OnlineCosts:
             q = np.maximum(q, queue_floor)
         return self.tokens.copy(), self.service_s + q, q
 
-    def spread_s(self) -> np.ndarray:
-        """[S] standard deviation of each strategy's service latency."""
-        return np.sqrt(self.service_var)
+    def spread_s(self, queue_s=0.0) -> np.ndarray:
+        """[S] standard deviation of each strategy's served latency around its prediction,
+        under predicted queues `queue_s` (scalar or [S])."""
+        q = np.asarray(queue_s, dtype=np.float64)
+        return np.sqrt(self.service_var + self.queue_rel_var * q * q)
+
+    def tail_margin_s(self, z: float, queue_s=0.0) -> np.ndarray:
+        """[S] seconds to add to a predicted latency for its upper tail: z spreads."""
+        return z * self.spread_s(queue_s)
 
     def observe(self, sid: str, tokens: float, latency_s: float, predicted_tokens: float,
                 predicted_latency_s: float, queue_s: float = 0.0, rounds: dict[str, float] | None = None) -> None:
@@ -95,11 +109,17 @@ class OnlineCosts:
         observation, so a queue overestimate cannot drive it to zero), and only where the
         predicted queue is under half the observation: the queue's own scale is learned from
         the rest (QueueModel.learn), and both learning from one residual would drift. The
-        spread follows the squared deviation from the mean before this update."""
+        service spread learns with the service estimate (from its deviation before the
+        update); the queue's relative spread from requests whose predicted queue is at least
+        half their service estimate."""
         j = self.index[sid]
         a = self.alpha
-        if float(queue_s) <= 0.5 * float(latency_s):
-            service = max(float(latency_s) - float(queue_s), 0.1 * float(latency_s))
+        q = float(queue_s)
+        if q >= 0.5 * float(self.service_s[j]) and q > 0:
+            rel = (float(latency_s) - float(predicted_latency_s)) / q
+            self.queue_rel_var += a * (min(rel * rel, self.max_rel_sd ** 2) - self.queue_rel_var)
+        if q <= 0.5 * float(latency_s):
+            service = max(float(latency_s) - q, 0.1 * float(latency_s))
             dev = service - self.service_s[j]
             self.service_var[j] += a * (dev * dev - self.service_var[j])
             self.service_s[j] += a * dev
@@ -378,8 +398,9 @@ def choose_or_shed(acc: np.ndarray, costs: OnlineCosts, delays: dict[str, float]
     the cheapest strategy (as `select` does); a latency budget that nothing fits sheds.
 
     `budget_s` bounds the predicted mean; with `tail_budget_s` (the SLO's p95) a strategy
-    must also have latency + tail_z x its spread within that: a strategy whose mean fits but
-    whose slow requests would not (escalation, beam) yields to one that fits both.
+    must also have latency + tail_z x its spread (`OnlineCosts.spread_s`, the queue's part
+    included) within that: one whose mean fits but whose slow requests would not
+    (escalation, beam under a queue) yields to one that fits both.
 
     With a budget and a `congestion` price, this request's pressure (the least any strategy
     would wait, as a share of the budget) updates the price, which raises the latency weight
@@ -396,7 +417,7 @@ def choose_or_shed(acc: np.ndarray, costs: OnlineCosts, delays: dict[str, float]
     # of the mean and the tail rescaled to the mean's budget (one comparison checks both).
     checked = lat
     if budget_s is not None and tail_budget_s is not None and tail_z > 0:
-        tail = lat + tail_z * costs.spread_s()
+        tail = lat + costs.tail_margin_s(tail_z, queue)
         checked = np.maximum(lat, tail * (budget_s / max(float(tail_budget_s), CongestionPrice.MIN_BUDGET_S)))
     sel = select(acc[None, :], tok, lat, lambda_tokens, lambda_latency, max_tokens, budget_s, allowed,
                  budget_latency=checked)
@@ -405,7 +426,7 @@ def choose_or_shed(acc: np.ndarray, costs: OnlineCosts, delays: dict[str, float]
         return Verdict(j, tok, lat, queue, bool(sel.feasible[0]))
     k = int(np.argmin(checked))
     wait = shed_wait(float(checked[k]), float(queue[k]), budget_s)
-    tail_part = (f", {lat[k] + tail_z * costs.spread_s()[k]:.3g} s at its tail against {tail_budget_s:.3g} s"
+    tail_part = (f", {tail[k]:.3g} s at its tail against {tail_budget_s:.3g} s"
                  if checked is not lat else "")
     reason = (f"no strategy is predicted to finish within {budget_s:.3g} s: the fastest, {costs.ids[k]}, "
               f"is predicted {lat[k]:.3g} s ({queue[k]:.3g} s of it queueing: engine pools "

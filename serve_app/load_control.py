@@ -110,9 +110,9 @@ class LoadControl:
         """What a request arriving now is predicted to cost, per strategy: the online
         service estimate plus the current queue (pools' and in-flight)."""
         tok, lat, queue = self.costs.predict(*self._queues_now())
-        sd = self.costs.spread_s()
+        tail = lat + self.costs.tail_margin_s(self.cfg.slo_tail_z, queue)
         return {sid: {"served_tokens": float(tok[j]), "served_latency_s": float(lat[j]),
-                      "served_latency_sd_s": float(sd[j]), "served_queue_s": float(queue[j])}
+                      "served_tail_s": float(tail[j]), "served_queue_s": float(queue[j])}
                 for j, sid in enumerate(self.costs.ids)}
 
     def stats_are_stale(self) -> bool:

@@ -296,37 +296,52 @@ def test_service_is_not_learned_from_requests_that_mostly_queued():
     assert c.predict()[1][0] == pytest.approx(0.3)
 
 
-def test_spread_starts_at_the_seed_and_follows_squared_deviations():
+def test_spread_starts_at_the_seed_and_follows_service_deviations_and_queue_errors():
     rounds = [pool_rounds(StrategySpec.from_id(s)) for s in IDS]
-    c = OnlineCosts(IDS, [60, 500, 900], [0.1, 0.3, 0.8], rounds, alpha=0.5, latency_sd_s=[0.02, None, 0.4])
+    c = OnlineCosts(IDS, [60, 500, 900], [0.1, 0.3, 0.8], rounds, alpha=0.5, latency_sd_s=[0.02, None, 0.4],
+                    queue_rel_sd=0.5)
     assert c.spread_s().tolist() == pytest.approx([0.02, 0.5 * 0.3, 0.4])  # None: seed_cv x mean
-    # Alternating fast and slow requests (a second stage for every other one): the mean
-    # settles between them, the spread near half their gap; steady requests shrink it.
+    # Under a queue the spread grows with it: sqrt(service_var + rho^2 q^2).
+    assert c.spread_s(np.array([1.0, 0.0, 2.0])).tolist() == pytest.approx(
+        [np.hypot(0.02, 0.5), 0.15, np.hypot(0.4, 1.0)])
+    # Alternating fast and slow requests (a second stage for every other one), no queue: the
+    # service spread settles near half their gap; steady requests shrink it.
     for k in range(40):
-        lat = 0.2 if k % 2 else 1.0
-        c.observe(IDS[2], 900, lat, 900, 0.8)
+        c.observe(IDS[2], 900, 0.2 if k % 2 else 1.0, 900, 0.8)
     assert 0.3 < c.spread_s()[2] < 0.6 and 0.4 < c.service_s[2] < 0.8
     for _ in range(40):
         c.observe(IDS[2], 900, 0.5, 900, 0.5)
     assert c.spread_s()[2] < 0.01
-    # An observation mostly predicted as queueing teaches neither the mean nor the spread.
-    before = (c.service_s[0], c.spread_s()[0])
-    c.observe(IDS[0], 60, 3.0, 60, 3.0, queue_s=2.0)
-    assert (c.service_s[0], c.spread_s()[0]) == before
+    # Queue-dominated requests teach the queue's relative spread, not the service's: predicted
+    # 1 s of queue, observed alternately 0.2 s early and late.
+    before = c.spread_s()[0]
+    for k in range(40):
+        c.observe(IDS[0], 60, 1.1 + (0.2 if k % 2 else -0.2), 60, 1.1, queue_s=1.0)
+    assert c.spread_s()[0] == before and c.queue_rel_var == pytest.approx(0.04, rel=1e-3)
+    # A wild miss counts at most max_rel_sd.
+    c.observe(IDS[0], 60, 100.0, 60, 1.1, queue_s=1.0)
+    assert c.queue_rel_var <= 0.5 * 0.04 + 0.5 * 4.0 + 1e-9
 
 
 def test_a_mean_within_budget_with_a_tail_beyond_the_p95_yields():
     rounds = [pool_rounds(StrategySpec.from_id(s)) for s in IDS]
     # beam: mean 0.8 s fits a 1.4 s mean budget, but 0.8 + 1.645 x 0.5 = 1.62 s passes a 1.5 s p95.
-    c = OnlineCosts(IDS, [60, 500, 900], [0.1, 0.3, 0.8], rounds, latency_sd_s=[0.2, 0.1, 0.5])
+    c = OnlineCosts(IDS, [60, 500, 900], [0.1, 0.3, 0.8], rounds, latency_sd_s=[0.2, 0.1, 0.5],
+                    queue_rel_sd=0.2)
     acc = np.array([0.5, 0.8, 0.9])
     assert choose_or_shed(acc, c, {}, budget_s=1.4).index == 2  # the mean check alone
     assert choose_or_shed(acc, c, {}, budget_s=1.4, tail_budget_s=1.5, tail_z=1.645).index == 1
     assert choose_or_shed(acc, c, {}, budget_s=1.4, tail_budget_s=1.5, tail_z=0.0).index == 2
-    # A queue that leaves only majority's tail within the p95; then none: a shed naming the tail.
-    v = choose_or_shed(acc, c, {"policy": 0.9, "prm": 0.9}, budget_s=1.4, tail_budget_s=1.5, tail_z=1.645)
-    assert IDS[v.index] == IDS[0]  # 0.1 + 0.9 + 0.33 fits 1.5; n=8: 0.3 + 1.8 does not
-    # majority at 1.2 s fits the mean budget, its tail (1.53 s) not the p95: shed, naming the tail.
+    # A queue of 0.4 s per pool round: n=8 (two rounds, 1.1 s, tail 1.1 + 1.645 x hypot(0.1,
+    # 0.2 x 0.8) = 1.41 s) fits both; at 0.5 s per round its mean (1.3 s) still fits, its tail
+    # (1.3 + 1.645 x hypot(0.1, 0.2) = 1.67 s) not; majority (one round, 0.6 s, tail 0.97 s) does.
+    assert IDS[choose_or_shed(acc, c, {"policy": 0.4, "prm": 0.4}, budget_s=1.4, tail_budget_s=1.5,
+                              tail_z=1.645).index] == IDS[1]
+    v = choose_or_shed(acc, c, {"policy": 0.5, "prm": 0.5}, budget_s=1.4, tail_budget_s=1.5, tail_z=1.645)
+    assert IDS[v.index] == IDS[0]
+    assert IDS[choose_or_shed(acc, c, {"policy": 0.5, "prm": 0.5}, budget_s=1.4).index] == IDS[1]
+    # majority at 1.2 s fits the mean budget, its tail (1.2 + 1.645 x hypot(0.2, 0.22) = 1.69 s)
+    # not the p95: shed, naming the tail.
     v = choose_or_shed(acc, c, {"policy": 1.1, "prm": 1.1}, budget_s=1.4, tail_budget_s=1.5, tail_z=1.645)
-    assert v.index is None and "1.53 s at its tail against 1.5 s" in v.reason and v.retry_after_s == 1
+    assert v.index is None and "1.69 s at its tail against 1.5 s" in v.reason and v.retry_after_s == 1
     assert choose_or_shed(acc, c, {"policy": 1.1, "prm": 1.1}, budget_s=1.4).index == 0
