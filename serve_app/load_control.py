@@ -135,6 +135,7 @@ class LoadControl:
         rounds = {"policy": float(iters), "prm": float(iters)} if isinstance(iters, (int, float)) else None
         self.costs.observe(sid, result.tokens, latency_s, predicted_tokens, predicted_latency_s, queue_s, rounds)
         self.metrics.cost_errors(self.costs.errors())
+        self.metrics.queue_relative_spread(float(np.sqrt(self.costs.queue_rel_var)))
 
     # --- pool stats ------------------------------------------------------------------
     def _ensure_poller(self) -> None:

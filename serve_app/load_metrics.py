@@ -1,5 +1,5 @@
 """Prometheus series of the load-aware path (`ray.util.metrics`): shed requests, the
-queue-delay estimate per pool and its learned scale, the congestion price and the online cost estimate's error.
+queue-delay estimate per pool, its learned scale and relative spread, the congestion price and the online cost estimate's error.
 
 Kept apart from the router's other metrics so both can change independently; outside a
 Ray worker (unit tests) every method is a no-op.
@@ -21,6 +21,8 @@ class LoadMetrics:
                                "(accuracy per budget-length of latency; 0 when unloaded or off)")
             self.scale = Gauge("latte_queue_scale", "learned scale of the pools' queue-delay estimate "
                                "(observed wait beyond service / pending work over busy rate)")
+            self.rel_spread = Gauge("latte_queue_relative_spread", "learned spread of the wait around the "
+                                    "predicted queue, as a share of it (the tail the SLO budget leaves room for)")
             self.cost_error = Gauge("latte_online_cost_error",
                                     "running mean abs relative error of predicted vs observed served cost",
                                     tag_keys=("quantity",))
@@ -44,6 +46,10 @@ class LoadMetrics:
     def queue_scale(self, scale: float) -> None:
         if self.enabled:
             self.scale.set(scale)
+
+    def queue_relative_spread(self, rho: float) -> None:
+        if self.enabled:
+            self.rel_spread.set(rho)
 
     def cost_errors(self, errors: dict) -> None:
         if self.enabled:

@@ -352,7 +352,8 @@ def test_metrics_are_exported_on_rays_metrics_port(client, base):
     url = f"http://{node['NodeManagerAddress']}:{node['MetricsExportPort']}/metrics"
     want = [f'ray_latte_requests_total{{', f'strategy="{BEAM}"', "ray_latte_decision_seconds_bucket",
             'ray_latte_request_tokens_bucket', 'kind="observed"', 'kind="predicted"',
-            "ray_latte_request_latency_seconds_bucket", 'ray_latte_errors_total{', 'status="400"']
+            "ray_latte_request_latency_seconds_bucket", 'ray_latte_errors_total{', 'status="400"',
+            "ray_latte_queue_scale", "ray_latte_queue_relative_spread"]  # the load-aware router's
     deadline, text = time.time() + 90, ""
     while time.time() < deadline:
         text = httpx.get(url, timeout=30).text
