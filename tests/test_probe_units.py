@@ -51,6 +51,12 @@ def test_costs_table_and_ridge():
     t_tab, _ = table.predict(100)
     t_rdg, _ = ridge.predict(x[200:])
     assert cost_errors(t_rdg, tokens[200:])["mae"] < 0.5 * cost_errors(t_tab, tokens[200:])["mae"]
+    # The latency spread across queries travels with the table; an older artifact has none.
+    assert np.allclose(table.latency_sd, lat[:200].std(axis=0))
+    again = CostTable.from_dict(table.to_dict())
+    assert np.allclose(again.latency_sd, table.latency_sd)
+    old = {k: v for k, v in table.to_dict().items() if k != "latency_sd"}
+    assert CostTable.from_dict(old).latency_sd is None
 
 
 def _toy_artifact(grid, seed=0):
