@@ -115,6 +115,19 @@ class LoadControl:
                       "served_tail_s": float(tail[j]), "served_queue_s": float(queue[j])}
                 for j, sid in enumerate(self.costs.ids)}
 
+    def served_prediction(self, sid: str) -> dict:
+        """What a request starting `sid` now is predicted to take served (online service +
+        queue), the queue part, and the pools' raw part: what its observation is learned
+        against, whether or not the decision used it (awareness off decides on the
+        artifact's costs, but its requests still wait in the queues, so the service estimate
+        must not absorb the queue)."""
+        now = time.perf_counter()
+        j = self.costs.index[sid]
+        delays, floor = self._queues_now(now)
+        _, lat, queue = self.costs.predict(delays, floor)
+        return {"latency_s": float(lat[j]), "queue_s": float(queue[j]),
+                "pool_queue_raw_s": float(self.pool_queue_raw(now)[j])}
+
     def stats_are_stale(self) -> bool:
         return self.queues.age_s(time.perf_counter()) > self.cfg.confirm_shed_after_s
 
@@ -218,12 +231,10 @@ def _decide_once(load: LoadControl, ids: list[str], acc, tok, lat, knobs: dict, 
         if v.index is None:
             raise Overloaded(v.reason, v.retry_after_s, "budget")
         tok, lat, queue, feasible, j = v.tokens, v.latency_s, v.queue_s, v.feasible, v.index
-        pool_raw = load.pool_queue_raw()
     else:
         sel = select(np.asarray(acc)[None, :], tok, lat, lt, ll, knobs.get("max_tokens"), knobs.get("max_latency_s"),
                      allowed)
         queue, feasible, j = np.zeros(len(ids)), bool(sel.feasible[0]), int(sel.index[0])
-        pool_raw = None
     if forced is not None:
         j = ids.index(forced)
         if budget is not None and lat[j] > budget:
@@ -237,6 +248,5 @@ def _decide_once(load: LoadControl, ids: list[str], acc, tok, lat, knobs: dict, 
             "predicted_accuracy": float(acc[k]), "predicted_tokens": float(tok[k]),
             "predicted_latency_s": float(lat[k])} for k in order]
     return {"strategy": ids[j], "predicted_accuracy": float(acc[j]), "predicted_tokens": float(tok[j]),
-            "predicted_latency_s": float(lat[j]), "predicted_queue_s": float(queue[j]),
-            "predicted_pool_queue_raw_s": None if pool_raw is None else float(pool_raw[j]), "feasible": feasible,
+            "predicted_latency_s": float(lat[j]), "predicted_queue_s": float(queue[j]), "feasible": feasible,
             "top": top}

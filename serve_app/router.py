@@ -178,7 +178,8 @@ class Router:
             else:
                 pred = (None, self.table[chosen]["predicted_tokens"], self.table[chosen]["predicted_latency_s"])
             spec = self.grid[chosen]
-            slot.start(chosen, pred[2])
+            served = self.load.served_prediction(chosen)  # before this request joins the in-flight set
+            slot.start(chosen, served["latency_s"])
             streams = sink is not None and single_sample(spec)
             if sink is not None:
                 sink.decide(decision_headers(chosen, pred[1], pred[2], pred[0]), streams)
@@ -197,8 +198,8 @@ class Router:
                 raise LatteError(400, str(exc), param="question", code="invalid_prompt") from None
             latency_s = time.perf_counter() - t0
             self.demand.observed(chosen, result)
-            self.load.observe(chosen, result, time.perf_counter() - t_enter, pred[1], pred[2], d["predicted_queue_s"],
-                              slot, pool_queue_raw_s=d["predicted_pool_queue_raw_s"])
+            self.load.observe(chosen, result, time.perf_counter() - t_enter, pred[1], served["latency_s"],
+                              served["queue_s"], slot, pool_queue_raw_s=served["pool_queue_raw_s"])
         one = single_sample(spec)
         finish = "length" if gen.truncated or (one and gen.finish_reason == "length") else "stop"
         solved = Solved(strategy=chosen, forced=job.strategy is not None, result=result,

@@ -345,3 +345,49 @@ def test_a_mean_within_budget_with_a_tail_beyond_the_p95_yields():
     v = choose_or_shed(acc, c, {"policy": 1.1, "prm": 1.1}, budget_s=1.4, tail_budget_s=1.5, tail_z=1.645)
     assert v.index is None and "1.69 s at its tail against 1.5 s" in v.reason and v.retry_after_s == 1
     assert choose_or_shed(acc, c, {"policy": 1.1, "prm": 1.1}, budget_s=1.4).index == 0
+
+
+def test_requests_decided_without_awareness_still_learn_against_the_queue():
+    """Awareness off decides on the artifact's costs, but its requests wait in the same
+    queues: what they observe is learned against the served prediction (queue included), so
+    an overload served with awareness off does not inflate the service estimates that a
+    later load-aware decision uses (a hot reload keeps them)."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from probe.router_config import LoadControl as Cfg
+    from serve_app.load_control import LoadControl, decide_row
+
+    class Stats:
+        def __init__(self, state):
+            self.state = state
+
+        async def remote(self):
+            return self.state
+
+    table = [{"strategy": s, "predicted_tokens": t, "predicted_latency_s": l}
+             for s, t, l in zip(IDS, [60, 500, 900], [0.1, 0.3, 0.8])]
+    grid = {s: StrategySpec.from_id(s) for s in IDS}
+    pools = {p: SimpleNamespace(load_stats=Stats({"pending_work": 0.0, "work_done": 0.0, "busy_s": 0.0}))
+             for p in ("policy", "prm")}
+    load = LoadControl(Cfg(aware=False), grid, table, pools)
+    now = __import__("time").perf_counter()
+    load.queues.update("policy", PoolStats(0, 0, 0), now=now)
+    load.queues.update("policy", PoolStats(2000, 1000, 1.0), now=now + 1e-3)  # 2 s of queue
+    load.queues.update("prm", PoolStats(0, 0, 0), now=now)
+
+    async def one():
+        with load.admitted() as slot:
+            d = await decide_row(load, IDS, np.array([0.9, 0.5, 0.4]), np.array([60, 500, 900]),
+                                 np.array([0.1, 0.3, 0.8]), {}, None)
+            served = load.served_prediction(d["strategy"])
+            slot.start(d["strategy"], served["latency_s"])
+            load.observe(d["strategy"], SimpleNamespace(tokens=60, trace={}), 2.1, 60, served["latency_s"],
+                         served["queue_s"], slot, pool_queue_raw_s=served["pool_queue_raw_s"])
+            return d, served
+
+    d, served = asyncio.run(one())
+    assert d["strategy"] == IDS[0] and d["predicted_latency_s"] == 0.1  # decided on the artifact's cost
+    assert served["queue_s"] > 1.5 and served["latency_s"] > 1.6
+    assert load.costs.service_s[0] == pytest.approx(0.1)  # the 2 s it waited are queue, not service
+    load.stop()
