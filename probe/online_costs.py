@@ -55,9 +55,12 @@ class OnlineCosts:
     with queue q is sqrt(service_var + rho^2 q^2): service_var per strategy, an EWMA of
     squared deviations from the service estimate (learned where the service estimate learns),
     seeded from the cost table's spread across labeled queries (or `seed_cv` x the mean where
-    the table has none); rho^2 shared, an EWMA of (error / predicted queue)^2 over requests
-    whose predicted queue is at least half their service time. The spread of a strategy the
-    router stopped choosing under load so returns to its service spread as the queue drains."""
+    the table has none); rho^2 shared, an EWMA of 2 x max(0, error / predicted queue)^2 over
+    requests whose predicted queue is at least half their service time: the upper
+    semivariance (doubled, so a symmetric error gives its variance), since the tail is made of
+    late requests, and a queue the estimate overstates would otherwise widen the tail it checks.
+    The spread of a strategy the router stopped choosing under load so returns to its service
+    spread as the queue drains."""
 
     def __init__(self, ids: list[str], tokens, latency_s, rounds: list[dict[str, float]], alpha: float = 0.2,
                  latency_sd_s=None, seed_cv: float = 0.5, queue_rel_sd: float = 0.5, max_rel_sd: float = 2.0):
@@ -116,8 +119,8 @@ class OnlineCosts:
         a = self.alpha
         q = float(queue_s)
         if q >= 0.5 * float(self.service_s[j]) and q > 0:
-            rel = (float(latency_s) - float(predicted_latency_s)) / q
-            self.queue_rel_var += a * (min(rel * rel, self.max_rel_sd ** 2) - self.queue_rel_var)
+            late = max(0.0, float(latency_s) - float(predicted_latency_s)) / q
+            self.queue_rel_var += a * (min(2.0 * late * late, self.max_rel_sd ** 2) - self.queue_rel_var)
         if q <= 0.5 * float(latency_s):
             service = max(float(latency_s) - q, 0.1 * float(latency_s))
             dev = service - self.service_s[j]
