@@ -115,7 +115,7 @@ class Bench:
         for aware in (True, False):
             d = self.cfg.model_dump()
             d["load_control"]["aware"] = aware
-            for field in ("congestion_gain", "congestion_target", "congestion_resource"):
+            for field in ("congestion_gain", "congestion_target", "congestion_resource", "in_flight_queue"):
                 if getattr(a, field) is not None:
                     d["load_control"][field] = getattr(a, field)
             d["artifact"] = str(self.cfg.artifact_path())
@@ -213,8 +213,10 @@ class Bench:
                    "c_best_static": (False, static["strategy"])}
         routers = {k: v for k, v in routers.items() if k[0] in a.routers}
         ramp = {name: [] for name in routers}
-        for k, mult in enumerate(a.levels):
-            for name, (aware, strategy) in routers.items():
+        # Each router sees the load rise, as a deployment would; switching routers restarts
+        # the load-aware estimates (a changed load_control), so none inherits another's.
+        for name, (aware, strategy) in routers.items():
+            for k, mult in enumerate(a.levels):
                 s = self.window(rate * mult, a.window_s, aware, strategy, salt=1000 + k,  # same queries per level
                                 repeats=a.repeats)
                 s["load_multiple"] = mult
@@ -228,7 +230,8 @@ class Bench:
                 "budget_fraction": self.cfg.load_control.slo_budget_fraction,
                 "max_in_flight": self.cfg.load_control.max_in_flight, "repeats": a.repeats,
                 **{f: (getattr(a, f) if getattr(a, f) is not None else getattr(self.cfg.load_control, f))
-                   for f in ("congestion_gain", "congestion_target", "congestion_resource")}, "best_static": static,
+                   for f in ("congestion_gain", "congestion_target", "congestion_resource", "in_flight_queue")},
+                "best_static": static,
                 "rate_search": found, "ramp": ramp, "bar": bar(ramp, a.levels, self.slo),
                 "wall_s": time.perf_counter() - t0}
 
@@ -280,6 +283,8 @@ def main(argv=None):
                     help="override the router config's load_control.congestion_target")
     ap.add_argument("--congestion-resource", choices=["latency", "work"], default=None,
                     help="override the router config's load_control.congestion_resource")
+    ap.add_argument("--in-flight-queue", type=lambda v: v.lower() in ("1", "true", "on", "yes"), default=None,
+                    help="override load_control.in_flight_queue (true/false)")
     ap.add_argument("--timeout-s", type=float, default=60.0, help="client timeout (a request past it is lost)")
     ap.add_argument("--drain-s", type=float, default=5.0)
     ap.add_argument("--port", type=int, default=8766)

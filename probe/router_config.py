@@ -62,6 +62,9 @@ class LoadControl(BaseModel):
                               "its p95: predicted latency + z x its served spread (online, seeded from the "
                               "labels' spread); 1.645: the normal 95th percentile; 0: the mean check only. "
                               "A request's own max_latency_s bounds the mean")
+    in_flight_queue: bool = Field(True, description="add the running requests' queue term (processor "
+                                  "sharing with the work they still have, scaled by a learned beta) beside "
+                                  "the pools' own: pool stats lag beam iterations and escalation's stage 2")
     congestion_gain: float = Field(1.0, ge=0, description="how fast the congestion price integrates "
                                    "the queue under a budget (probe.online_costs.CongestionPrice): a strategy "
                                    "that fits its own budget still delays the requests it shares engines "

@@ -104,7 +104,8 @@ class LoadControl:
     def _queues_now(self, now: float | None = None) -> tuple[dict[str, float], np.ndarray]:
         """The pools' drained delays and the in-flight floor [S], as of `now` (default: now)."""
         now = time.perf_counter() if now is None else now
-        return self.queues.delays(now), self.running.delay(self.costs.service_s, now)
+        floor = self.running.delay(self.costs.service_s, now) if self.cfg.in_flight_queue else None
+        return self.queues.delays(now), floor
 
     def served_table(self) -> dict[str, dict]:
         """What a request arriving now is predicted to cost, per strategy: the online
@@ -140,8 +141,14 @@ class LoadControl:
                 queue_s: float, slot: "Slot | None" = None, pool_queue_raw_s: float | None = None) -> None:
         key = slot.key if slot is not None else None
         excess = latency_s - float(self.costs.service_s[self.costs.index[sid]])  # before the service moves
-        learn_queue(self.queues, self.running, key, excess, pool_queue_raw_s, latency_s)
-        self.metrics.queue_scale(self.queues.scale)
+        if self.cfg.in_flight_queue:
+            learn_queue(self.queues, self.running, key, excess, pool_queue_raw_s, latency_s)
+        else:  # the pools' term alone sets every prediction
+            if pool_queue_raw_s is not None:
+                self.queues.learn(excess, pool_queue_raw_s)
+            if key is not None:
+                self.running.finish(key)
+        self.metrics.queue_scale(self.queues.scale, self.running.beta)
         if slot is not None:
             slot.key = None
         iters = result.trace.get("iterations")

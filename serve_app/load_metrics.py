@@ -23,6 +23,8 @@ class LoadMetrics:
                                "(observed wait beyond service / pending work over busy rate)")
             self.rel_spread = Gauge("latte_queue_relative_spread", "learned spread of the wait around the "
                                     "predicted queue, as a share of it (the tail the SLO budget leaves room for)")
+            self.beta = Gauge("latte_in_flight_scale", "learned scale of the running requests' queue term "
+                              "(observed wait beyond service / processor-sharing interference)")
             self.cost_error = Gauge("latte_online_cost_error",
                                     "running mean abs relative error of predicted vs observed served cost",
                                     tag_keys=("quantity",))
@@ -43,9 +45,10 @@ class LoadMetrics:
         if self.enabled:
             self.price.set(price)
 
-    def queue_scale(self, scale: float) -> None:
+    def queue_scale(self, scale: float, beta: float) -> None:
         if self.enabled:
             self.scale.set(scale)
+            self.beta.set(beta)
 
     def queue_relative_spread(self, rho: float) -> None:
         if self.enabled:

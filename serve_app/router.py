@@ -86,13 +86,18 @@ class Router:
             singles = [sid for sid in decider.ids if single_sample(self.grid[sid])]
             self.single_id = min(singles, key=lambda s: self.table[s]["predicted_tokens"]) if singles else None
             self.demand = DemandTracker(self.decider.strategy_table())
+        if old is None or self.decider is not getattr(self, "_load_decider", None) \
+                or cfg.load_control != old.load_control:
+            # New load-control settings start from the artifact's seeds: estimates learned
+            # under other settings (awareness off has no shedding, so its queues run long)
+            # would mislead these. A reload that changes only lambdas or presets keeps them.
             from serve_app.load_control import LoadControl
 
             if getattr(self, "load", None) is not None:
                 self.load.stop()
-            self.load = LoadControl(cfg.load_control, art.grid, decider.strategy_table(),
+            self.load = LoadControl(cfg.load_control, self.grid, self.decider.strategy_table(),
                                     {"policy": self.policy.handle, "prm": self.prm.handle})
-        self.load.cfg = cfg.load_control
+            self._load_decider = self.decider
         self._predict.set_max_batch_size(cfg.load_control.decision_batch_size)
         self._predict.set_batch_wait_timeout_s(cfg.load_control.decision_batch_wait_s)
         self.cfg = cfg
