@@ -10,6 +10,9 @@
    switched in place on one deployment (hot reload of the router config, same engines):
    (a) load-aware, (b) load-awareness off, (c) the best static config: the strategy with the
    best validation utility under the default preset's lambdas, forced on every request.
+   Each router runs the levels in rising order before the next router starts; a switch
+   restarts the load-aware estimates (the router rebuilds them on a changed load_control).
+   `--repeats` pools several windows per (router, load).
 Per router and load: p50/p95/p99 latency of answered requests (the p95 with a 95% bootstrap
 interval), accuracy over every request sent (a shed one counts as not answered) and over
 answered ones, mean tokens, counts of 200 / 429 / 5xx / lost (client timeout or connection
