@@ -168,6 +168,14 @@ def test_router_config_reloads_without_restart(serve_deployment, tmp_path):
     cfg["default_preset"] = "latte-tuned"
     new = tmp_path / "router_tuned.yaml"
     new.write_text(yaml.safe_dump(cfg))
+
+    def service():  # the online service estimates (served latency less its queue part)
+        rows = httpx.get(app + "/v1/strategies", headers=HEADERS, timeout=30).json()["strategies"]
+        return {r["strategy"]: (r["served_latency_s"] - r["served_queue_s"], r["predicted_latency_s"]) for r in rows}
+
+    post(app, "/v1/solve", {"question": "2 + 2"})  # moves one estimate off its seed
+    learned = service()
+    assert any(abs(v[0] - v[1]) > 1e-9 for v in learned.values())
     try:
         reload_router(serve_deployment["config"], new, serve_deployment["args"], serve_deployment["port"])
         deadline, after = time.time() + 60, before
@@ -176,6 +184,17 @@ def test_router_config_reloads_without_restart(serve_deployment, tmp_path):
             after = httpx.get(app + "/healthz", timeout=30).json()
         assert "latte-tuned" in after["presets"] and after["router_config"] == str(new)
         assert after["pid"] == before["pid"], "the router replica was restarted"
+        # Only presets changed: the learned estimates stay. A changed load_control restarts them.
+        kept = service()
+        assert all(kept[k][0] == pytest.approx(v[0]) for k, v in learned.items())
+        cfg.setdefault("load_control", {})["ewma_alpha"] = 0.3
+        reset = tmp_path / "router_alpha.yaml"
+        reset.write_text(yaml.safe_dump(cfg))
+        reload_router(serve_deployment["config"], reset, serve_deployment["args"], serve_deployment["port"])
+        deadline = time.time() + 60
+        while time.time() < deadline and httpx.get(app + "/healthz", timeout=30).json()["router_config"] != str(reset):
+            time.sleep(1)
+        assert all(v[0] == pytest.approx(v[1]) for v in service().values())
         body = post(app, "/v1/solve", {"question": "4 + 5"}).json()
         assert body["answer"] == "9"
         # A bad router config is refused before the live app is touched.
