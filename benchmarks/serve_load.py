@@ -4,7 +4,8 @@
 
 1. Finds the rate the default preset sustains with p95 within the router config's SLO
    (load-awareness off: the plain router), doubling from --start-rate, then bisecting; each
-   step pools --search-repeats windows, since a p95 of a few dozen requests is noisy.
+   step pools --search-repeats windows, since a p95 of a few dozen requests is noisy; the
+   found rate must then hold once more on fresh windows (else it steps down by a fifth).
 2. At 0.5x, 1x, 2x, 4x that rate, replays CPU-world problems (they have answers) through
    `/v1/solve` with Poisson arrivals (the tuning job's online load code) for three routers,
    switched in place on one deployment (hot reload of the router config, same engines):
@@ -200,7 +201,16 @@ class Bench:
                 good = mid
             else:
                 bad = mid
-        return {"sustained_rate_per_s": good, "trace": trace}
+        # Near capacity p95 rises as a cliff, so one lucky pair of windows can pass a rate the
+        # plain router does not sustain (session 12: 8 req/s passed, then took 4.5 s at 1x).
+        # The rate must hold again on fresh windows; each failure steps down by a fifth.
+        confirmations = 0
+        while confirmations < a.confirm_tries and good >= a.min_rate:
+            confirmations += 1
+            if holds(good):
+                return {"sustained_rate_per_s": good, "confirmed": True, "trace": trace}
+            good *= 0.8
+        return {"sustained_rate_per_s": good, "confirmed": False, "trace": trace}
 
     def run(self) -> dict:
         a = self.args
@@ -274,6 +284,8 @@ def main(argv=None):
                     help="windows pooled per rate-search step (the slowest 5%% of one 20-s window at 1.5 "
                          "req/s is 1-2 requests)")
     ap.add_argument("--bisect-steps", type=int, default=3)
+    ap.add_argument("--confirm-tries", type=int, default=3,
+                    help="fresh windows the found rate must hold on (stepping down by a fifth after each failure)")
     ap.add_argument("--levels", type=float, nargs="+", default=[0.5, 1.0, 2.0, 4.0])
     ap.add_argument("--rate", type=float, default=None,
                     help="the 1x rate, measured before (skips the rate search)")
