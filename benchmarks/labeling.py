@@ -66,6 +66,8 @@ def main(argv=None):
     ap.add_argument("--calibration-fraction", type=float, default=None,
                     help="default: the labeling job's default")
     ap.add_argument("--out", default="runs/bench_labeling")
+    ap.add_argument("--curve-batches", type=int, nargs="*", default=[8, 32, 128, 512],
+                    help="batch sizes of the policy engine's cost curve (none: skip it)")
     args = ap.parse_args(argv)
     from benchmarks import LogsToStderr
 
@@ -113,6 +115,7 @@ def measure(args) -> dict:
     # Pure batched time (no calibration) for the projection at a full job's calibration share.
     rows_nb, sec_nb = timed("batched", set())
 
+    curve = engine_curve(worker.runner.generator, args.curve_batches)
     n_rows = len(queries) * n_strat
     per_q_s, batch_q_s = sec_p / len(queries), sec_nb / len(queries)
     projected = 1.0 / (frac * per_q_s + (1 - frac) * batch_q_s) * n_strat
@@ -131,12 +134,37 @@ def measure(args) -> dict:
         "soft_labels_agree": all(v["agrees"] for v in agree.values())
         and all(v["agrees"] for v in agree_pure.values()),
         "agreement": agree,
+        "engine_curve": curve,
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "labeling.json").write_text(json.dumps(res, indent=2))
     _plot(res, out / "labeling.png")
     return res
+
+
+def engine_curve(generator, batches: list[int], steps: int = 32) -> dict:
+    """The policy engine's cost per generated token against the number of sequences decoded
+    together (fixed length, same prompt shape), so the ceiling of batching is measured on
+    the same engine: past the batch where us/token stops falling, batching more queries
+    into one call buys nothing more."""
+    from vllm import SamplingParams
+
+    if not batches:
+        return {}
+    llm = generator.llm
+    ids = generator.prompt_ids(["Evaluate left to right: 7 + 3 * 4 - 9\n\n"])[0]
+    params = SamplingParams(temperature=0.7, max_tokens=steps, min_tokens=steps, ignore_eos=True, stop=["\n\n"])
+    out = {}
+    for b in batches:
+        reqs = [{"prompt_token_ids": ids + [i % 200]} for i in range(b)]
+        t = time.perf_counter()
+        llm.generate(reqs, params, use_tqdm=False)
+        out[str(b)] = {"us_per_token": (time.perf_counter() - t) / (b * steps) * 1e6}
+    first = out[str(batches[0])]["us_per_token"]
+    for v in out.values():
+        v["speedup_vs_smallest"] = first / v["us_per_token"]
+    return {"steps": steps, "by_batch": out}
 
 
 def _plot(res: dict, path: Path) -> None:

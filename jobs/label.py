@@ -197,6 +197,10 @@ def run(cfg: LabelConfig) -> dict:
     shards = shard_queries(queries, cfg.shard_size)
     done = store.finished_shards()
     pending = [(sid, qs) for sid, qs in shards if sid not in done]
+    # Longest first (question length stands in for work): the short shards then fill the
+    # actors' last gaps instead of one long shard running alone at the end. Shards keep
+    # their contents, so the labels do not depend on the order.
+    pending.sort(key=lambda item: -sum(len(q.question) for q in item[1]))
     print(f"[label] {len(queries)} queries x {len(grid.ids)} strategies; {len(shards)} shards, "
           f"{len(shards) - len(pending)} already finished, {len(pending)} to run", flush=True)
     t0 = time.perf_counter()

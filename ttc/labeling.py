@@ -167,8 +167,17 @@ async def _batched_pools(runner: StrategyRunner, plan: LabelPlan, queries: list[
 
 async def _batched_runs(runner: StrategyRunner, plan: LabelPlan, todo: list[tuple[Query, QueryMeasure, range]]) -> None:
     """Run each must-run strategy once over all (query, run) pairs of `todo`, appending the
-    outcomes to each query's measure (after any runs it already has)."""
+    outcomes to each query's measure (after any runs it already has).
+
+    The runs share one memo of samples and step scores (ttc.sample_memo): configs that
+    repeat a seeded request (beam 8/2 and 8/4 expand the root alike) draw it once. These
+    rows are not timed, and a hit counts its tokens all the same, so labels are unchanged."""
+    from ttc.sample_memo import MemoGenerator, MemoScorer
+
     flat = [(k, run_query(q, r)) for k, (q, _, runs) in enumerate(todo) for r in runs]
+    runner = StrategyRunner(MemoGenerator(runner.generator),
+                            MemoScorer(runner.scorer) if runner.scorer is not None else None,
+                            runner.format, runner.sampling)
     for spec in plan.run_specs:
         res = await runner.run(spec, [rq for _, rq in flat]) if flat else []
         for (k, _), x in zip(flat, res):
