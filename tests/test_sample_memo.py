@@ -3,8 +3,6 @@ that labels through it equal labels without it (real engines)."""
 
 import asyncio
 
-import pytest
-
 from ttc.arithmetic import generate_problems
 from ttc.grid import StrategySpec
 from ttc.interfaces import Completion, GenerationRequest, ScoreRequest
@@ -71,16 +69,17 @@ def test_vllm_draws_sample_i_with_seed_plus_i(generator, world_format):
     assert one[0].text == full[0].text
 
 
-@pytest.mark.parametrize("ids", [["beam_search/n=4/m=2/it=10", "beam_search/n=8/m=2/it=10",
-                                  "beam_search/n=8/m=4/it=10"]])
-def test_beam_configs_through_the_memo_equal_runs_without_it(runner_with_seed, ids):
+BEAMS = ["beam_search/n=4/m=2/it=10", "beam_search/n=8/m=2/it=10", "beam_search/n=8/m=4/it=10"]  # the CPU grid's
+
+
+def test_beam_configs_through_the_memo_equal_runs_without_it(runner_with_seed):
     runner = runner_with_seed(3)
     from ttc.strategies import StrategyRunner
 
     queries = [p.to_query() for p in generate_problems(1, seed=77, levels=range(3, 7))]
     memo_gen, memo_sc = MemoGenerator(runner.generator), MemoScorer(runner.scorer)
     memo = StrategyRunner(memo_gen, memo_sc, runner.format, runner.sampling)
-    for sid in ids:
+    for sid in BEAMS:
         spec = StrategySpec.from_id(sid)
         plain = asyncio.run(runner.run(spec, queries))
         through = asyncio.run(memo.run(spec, queries))
