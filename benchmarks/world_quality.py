@@ -28,7 +28,7 @@ BARS = {
 
 
 def measure(per_level: int, temperature: float, seed: int, beam: str, samples: int = 8,
-            aggregation: str = "last") -> dict:
+            aggregation: str = "last", levels: list[int] | None = None) -> dict:
     from ttc.arithmetic import MAX_LEVEL, MIN_LEVEL, generate_problems, step_labels
     from ttc.grading import answers_match, split_steps
     from ttc.grid import AGGREGATIONS, StrategySpec
@@ -38,7 +38,9 @@ def measure(per_level: int, temperature: float, seed: int, beam: str, samples: i
     from world.engines import world_generator, world_scorer
     from world.train_prm import roc_auc
 
-    problems = generate_problems(per_level, seed=seed)
+    levels_asked = list(range(MIN_LEVEL, MAX_LEVEL + 1)) if levels is None else sorted(set(levels))
+    in_world = levels_asked == list(range(MIN_LEVEL, MAX_LEVEL + 1))
+    problems = generate_problems(per_level, seed=seed, levels=levels_asked, max_level=max(levels_asked + [MAX_LEVEL]))
     queries = [p.to_query() for p in problems]
     gen, scorer = world_generator(seed=seed), world_scorer(seed=seed)
     runner = StrategyRunner(gen, scorer, get_format("world"),
@@ -90,9 +92,7 @@ def measure(per_level: int, temperature: float, seed: int, beam: str, samples: i
 
     levels = {}
     all_scores, all_labels = [], []
-    for lvl in range(MIN_LEVEL, MAX_LEVEL + 1):
-        if lvl not in rows:
-            continue
+    for lvl in sorted(rows):
         r = rows[lvl]
         all_scores += r["step_scores"]
         all_labels += r["step_labels"]
@@ -122,6 +122,8 @@ def measure(per_level: int, temperature: float, seed: int, beam: str, samples: i
             "aggregation": aggregation,
             "beam_config": spec.id, "levels": levels, "mean_over_levels": mean, "checks": checks,
             "bars": BARS, "passed": passed, "all_passed": all(passed.values()),
+            # the bars are the world's: judged on its own levels only, not on a probe beyond them
+            "bars_apply": in_world,
             "seconds": {"sample_and_score": sample_s, "beam": beam_s}}
 
 
@@ -153,6 +155,10 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=12345, help="problem seed, disjoint from training seeds")
     ap.add_argument("--beam", default=None, help="beam config (default: the CPU grid's smallest)")
     ap.add_argument("--aggregation", default=None, help="PRM score aggregation (default: the CPU grid's)")
+    ap.add_argument("--levels", type=int, nargs="+", default=None,
+                    help="difficulty levels to measure (default: the world's 1..8); levels above 8 probe "
+                         "the shipped models beyond their training range, and the bars are then not judged "
+                         "(give a --beam whose it= covers the longest chain)")
     ap.add_argument("--out", default="runs/world_quality")
     ap.add_argument("--json", action="store_true", help="print the JSON result")
     args = ap.parse_args(argv)
@@ -167,7 +173,9 @@ def main(argv=None):
     beams = [s for s in cpu_grid().strategies if s.method == "beam_search"]
     beam = args.beam or beams[0].id
     aggregation = args.aggregation or beams[0].aggregation
-    result = measure(args.per_level, temperature, args.seed, beam, aggregation=aggregation)
+    if args.levels and min(args.levels) < 1:
+        ap.error("--levels must be >= 1")
+    result = measure(args.per_level, temperature, args.seed, beam, aggregation=aggregation, levels=args.levels)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "world_quality.json").write_text(json.dumps(result, indent=2))

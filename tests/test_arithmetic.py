@@ -45,3 +45,11 @@ def test_bad_inputs():
         make_problem(random.Random(0), 0, "x")
     with pytest.raises(ValueError, match="not an arithmetic chain"):
         parse_question("seven plus three")
+
+
+def test_levels_beyond_the_world_only_when_asked():
+    with pytest.raises(ValueError, match="difficulty level must be in 1..8"):
+        make_problem(random.Random(0), MAX_LEVEL + 1, "x")
+    p = make_problem(random.Random(0), 11, "x", max_level=12)
+    assert p.difficulty == 11 and len(parse_question(p.question)[1]) == 11
+    assert {q.difficulty for q in generate_problems(2, seed=1, levels=[9, 10], max_level=10)} == {9, 10}

@@ -95,9 +95,12 @@ def op_mix(name: str | None) -> dict[str, float] | None:
 
 
 def make_problem(rng: random.Random, level: int, query_id: str,
-                 op_weights: dict[str, float] | None = None, source: str = "arithmetic") -> Problem:
-    if not MIN_LEVEL <= level <= MAX_LEVEL:
-        raise ValueError(f"difficulty level must be in {MIN_LEVEL}..{MAX_LEVEL}, got {level}")
+                 op_weights: dict[str, float] | None = None, source: str = "arithmetic",
+                 max_level: int = MAX_LEVEL) -> Problem:
+    """`max_level` above the world's MAX_LEVEL only to probe the shipped models beyond the
+    range they were trained on (benchmarks/world_quality.py --levels)."""
+    if not MIN_LEVEL <= level <= max_level:
+        raise ValueError(f"difficulty level must be in {MIN_LEVEL}..{max_level}, got {level}")
     op_weights = check_op_weights(op_weights)
     start = rng.randint(1, 9)
     value = start
@@ -112,7 +115,7 @@ def make_problem(rng: random.Random, level: int, query_id: str,
 
 
 def generate_problems(n_per_level: int, seed: int, levels=range(MIN_LEVEL, MAX_LEVEL + 1),
-                      prefix: str = "arith", mix: str | None = None) -> list[Problem]:
+                      prefix: str = "arith", mix: str | None = None, max_level: int = MAX_LEVEL) -> list[Problem]:
     """n_per_level problems for each level; the same seed always gives the same set.
 
     `mix` names an operator mix of OP_MIXES (a distribution shift); None is the world's own.
@@ -123,7 +126,7 @@ def generate_problems(n_per_level: int, seed: int, levels=range(MIN_LEVEL, MAX_L
     problems = []
     for level in levels:
         for i in range(n_per_level):
-            problems.append(make_problem(rng, level, f"{prefix}-s{seed}-l{level}-{i}", weights, source))
+            problems.append(make_problem(rng, level, f"{prefix}-s{seed}-l{level}-{i}", weights, source, max_level))
     return problems
 
 
