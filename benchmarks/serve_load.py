@@ -17,7 +17,8 @@
 Per router and load: p50/p95/p99 latency of answered requests (the p95 with a 95% bootstrap
 interval), accuracy over every request sent (a shed one counts as not answered) and over
 answered ones, mean tokens, counts of 200 / 429 / 5xx / lost (client timeout or connection
-error), and the strategy mix.
+error), and the strategy mix. `accuracy_bound_at_2x` (benchmarks/load_bound.py): the
+accuracy any router could keep at 2x if the engines' token throughput were the only limit.
 Needs a probe artifact (`latte demo`) and its validation label table.
 """
 
@@ -34,6 +35,10 @@ from pathlib import Path
 import numpy as np
 
 from ttc.paths import CPU_SERVE_CONFIG
+
+
+# load_control fields the command line may override for every router of a run
+OVERRIDES = ("congestion_gain", "congestion_target", "congestion_resource", "in_flight_queue", "max_in_flight")
 
 
 def _pct(xs, q):
@@ -119,7 +124,7 @@ class Bench:
         for aware in (True, False):
             d = self.cfg.model_dump()
             d["load_control"]["aware"] = aware
-            for field in ("congestion_gain", "congestion_target", "congestion_resource", "in_flight_queue"):
+            for field in OVERRIDES:
                 if getattr(a, field) is not None:
                     d["load_control"][field] = getattr(a, field)
             d["artifact"] = str(self.cfg.artifact_path())
@@ -239,14 +244,21 @@ class Bench:
 
         serve.shutdown()
         ray.shutdown()  # before the JSON is printed: no late Ray log lines on stdout
-        return {"slo_p95_s": self.slo, "preset": self.cfg.default_preset,
+        out = {"slo_p95_s": self.slo, "preset": self.cfg.default_preset,
                 "budget_fraction": self.cfg.load_control.slo_budget_fraction,
-                "max_in_flight": self.cfg.load_control.max_in_flight, "repeats": a.repeats,
+                "repeats": a.repeats,
                 **{f: (getattr(a, f) if getattr(a, f) is not None else getattr(self.cfg.load_control, f))
-                   for f in ("congestion_gain", "congestion_target", "congestion_resource", "in_flight_queue")},
+                   for f in OVERRIDES},
                 "best_static": static,
                 "rate_search": found, "ramp": ramp, "bar": bar(ramp, a.levels, self.slo),
                 "wall_s": time.perf_counter() - t0}
+        if 2.0 in a.levels and 0.5 in a.levels:
+            from benchmarks.load_bound import bound, offline_curves
+
+            # what the engines' token throughput leaves for any router at 2x (an optimistic bound)
+            out["accuracy_bound_at_2x"] = bound(out, offline_curves(str(self.cfg.artifact_path()), a.val_labels,
+                                                                    str(self.cfg.recipe)), 2.0)
+        return out
 
 
 def bar(ramp: dict, levels: list[float], slo: float) -> dict:
@@ -300,6 +312,8 @@ def main(argv=None):
                     help="override the router config's load_control.congestion_resource")
     ap.add_argument("--in-flight-queue", type=lambda v: v.lower() in ("1", "true", "on", "yes"), default=None,
                     help="override load_control.in_flight_queue (true/false)")
+    ap.add_argument("--max-in-flight", type=int, default=None,
+                    help="override load_control.max_in_flight (keep it below the Router's max_ongoing_requests)")
     ap.add_argument("--timeout-s", type=float, default=60.0, help="client timeout (a request past it is lost)")
     ap.add_argument("--drain-s", type=float, default=5.0)
     ap.add_argument("--port", type=int, default=8766)

@@ -1,0 +1,124 @@
+"""How much accuracy can any router keep at k x the sustained rate? An upper bound from the ramp.
+
+    python -m benchmarks.load_bound --ramp serve_load.json [--multiple 2] [--json]
+
+`benchmarks.serve_load` calls `bound` on its own ramp; run alone it reads a ramp JSON that
+serve_load printed. The bound assumes the policy engine's token throughput is the only
+limit (no per-request cost of HTTP, router or PRM calls, no queueing: an optimistic
+bound):
+
+1. capacity: the most tokens per second answered in any window of the ramp (the overloaded
+   windows are the engines saturated), any router;
+2. affordable tokens per request at k x the 1x rate: capacity / (k x rate), if every request
+   is to be answered (the bar counts a shed request as wrong);
+3. the artifact's own offline curve on the validation table (lambda_T swept, lambda_L 0,
+   the probe's predicted accuracy and costs, scored on the labels): the best accuracy at a
+   mean within those tokens, against the curve's accuracy at the tokens router (a) served
+   at 0.5x. Their ratio bounds (a)'s 2x / 0.5x accuracy.
+4. the same with one-round strategies only (each engine pool visited once: votes and
+   best-of-N): under a queue every sequential round waits it again, so beam search and
+   escalation's second stage are the first a latency budget excludes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+
+def capacity_tokens_per_s(ramp: dict) -> dict:
+    best = {"tokens_per_s": 0.0}
+    for name, rows in ramp.items():
+        for s in rows:
+            if s.get("mean_tokens") and s.get("window_s"):
+                tps = s["ok_200"] * s["mean_tokens"] / s["window_s"]
+                if tps > best["tokens_per_s"]:
+                    best = {"tokens_per_s": float(tps), "router": name, "load_multiple": s.get("load_multiple")}
+    return best
+
+
+def one_round(spec) -> bool:
+    """Visits each engine pool at most once (one sample call, at most one scoring call)."""
+    from ttc.methods.registry import get_method
+
+    kinds = [name.split("/")[0] for name, _ in get_method(spec.method).latency_parts(spec, 1.0)]
+    return set(kinds) <= {"sample", "score"} and len(kinds) == len(set(kinds))
+
+
+def offline_curves(artifact_dir: str, val_labels: str, recipe_path: str, points: int = 40) -> dict[str, list[dict]]:
+    """{"all": ..., "one_round": ...}: the artifact's lambda_T sweep on validation, scored on its labels."""
+    from probe.artifact import load_artifact
+    from probe.evaluation import Truth, log_grid, sweep
+    from probe.features import get_featurizer
+    from probe.training import embed_table
+    from ttc.label_table import LabelTable
+    from ttc.recipe import load_recipe
+
+    art = load_artifact(artifact_dir)
+    val = LabelTable.read(val_labels)
+    if val.meta.get("grid_hash") != art.grid.hash:
+        raise ValueError(f"validation labels (grid hash {val.meta.get('grid_hash')}) and the probe artifact "
+                         f"(grid hash {art.grid.hash}) are for different grids")
+    recipe = load_recipe(recipe_path)
+    qf = embed_table(get_featurizer(art.featurizer, recipe.policy.resolved_model(), recipe.format()), val)
+    acc = art.predict_accuracy(qf)
+    tok, lat = art.predict_costs(qf)
+    allowed = art.allowed()
+    allowed = np.ones(len(art.grid.ids), dtype=bool) if allowed is None else np.asarray(allowed, dtype=bool)
+    one = np.array([one_round(s) for s in art.grid.strategies])
+    truth, lts = Truth.from_table(val), log_grid(1e-6, 1e-1, points)
+    return {name: sweep(truth, acc, tok, lat, lts, [0.0], allowed=mask)
+            for name, mask in (("all", allowed), ("one_round", allowed & one))}
+
+
+def _accuracy_within(curve: list[dict], tokens: float) -> float | None:
+    ok = [p["accuracy"] for p in curve if p["tokens"] <= tokens * (1 + 1e-9)]
+    return float(max(ok)) if ok else None
+
+
+def bound(ramp_result: dict, curves: dict[str, list[dict]], multiple: float = 2.0) -> dict:
+    ramp, rate = ramp_result["ramp"], ramp_result["rate_search"]["sustained_rate_per_s"]
+    cap = capacity_tokens_per_s(ramp)
+    affordable = cap["tokens_per_s"] / (multiple * rate)
+    a = {s["load_multiple"]: s for s in ramp.get("a_load_aware", [])}
+    out = {"capacity": cap, "rate_1x_per_s": rate, "multiple": multiple,
+           "affordable_tokens_per_request": affordable}
+    a05_tokens = a[0.5]["mean_tokens"] if 0.5 in a and a[0.5].get("mean_tokens") else None
+    ref = _accuracy_within(curves["all"], a05_tokens) if a05_tokens else None
+    out["a_tokens_at_0_5x"], out["offline_accuracy_at_a_0_5x_tokens"] = a05_tokens, ref
+    for name, curve in curves.items():
+        at = _accuracy_within(curve, affordable)
+        out[name] = {"offline_accuracy_at_affordable": at, "curve_top": max(p["accuracy"] for p in curve),
+                     # the denominator is the full curve's: what (a) serves at 0.5x, where nothing queues
+                     "ratio_bound": at / ref if at is not None and ref else None}
+    if multiple in a and 0.5 in a and a[0.5]["accuracy"]:
+        out["measured_ratio"] = a[multiple]["accuracy"] / a[0.5]["accuracy"]
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ramp", required=True, help="a JSON that benchmarks.serve_load printed")
+    ap.add_argument("--multiple", type=float, default=2.0)
+    ap.add_argument("--artifact", default="runs/demo/probe")
+    ap.add_argument("--val-labels", default="runs/demo/labels/labels_val.parquet")
+    ap.add_argument("--recipe", default=None, help="default: the CPU world's")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    from ttc.paths import CPU_RECIPE
+
+    with open(args.ramp) as f:
+        ramp_result = json.load(f)
+    if "ramp" not in ramp_result or "rate_search" not in ramp_result:
+        ap.error(f"{args.ramp} is not a serve_load result (no 'ramp' / 'rate_search')")
+    res = bound(ramp_result, offline_curves(args.artifact, args.val_labels, args.recipe or CPU_RECIPE), args.multiple)
+    print(json.dumps(res, indent=2) if args.json else
+          f"capacity {res['capacity']['tokens_per_s']:.0f} tokens/s; at {args.multiple}x every request may use "
+          f"{res['affordable_tokens_per_request']:.0f} tokens; ratio bound {res['all']['ratio_bound']}, one-round "
+          f"strategies only {res['one_round']['ratio_bound']}; measured {res.get('measured_ratio')}")
+
+
+if __name__ == "__main__":
+    main()

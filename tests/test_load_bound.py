@@ -1,0 +1,42 @@
+"""The 2x accuracy bound of benchmarks/load_bound.py: capacity from the ramp, affordable tokens,
+the curve's accuracy within them, and which strategies count as one engine round."""
+
+import pytest
+
+from benchmarks.load_bound import bound, capacity_tokens_per_s, one_round
+
+
+def window(mult, ok, tokens, accuracy, window_s=60.0):
+    return {"load_multiple": mult, "ok_200": ok, "mean_tokens": tokens, "accuracy": accuracy, "window_s": window_s}
+
+
+RAMP = {"rate_search": {"sustained_rate_per_s": 10.0},
+        "ramp": {"a_load_aware": [window(0.5, 300, 200.0, 0.9), window(2.0, 900, 150.0, 0.63)],
+                 "b_load_awareness_off": [window(0.5, 300, 220.0, 0.9), window(2.0, 1000, 240.0, 0.5)]}}
+CURVE = [{"tokens": 60.0, "accuracy": 0.7}, {"tokens": 120.0, "accuracy": 0.8},
+         {"tokens": 200.0, "accuracy": 0.9}, {"tokens": 400.0, "accuracy": 0.92}]
+
+
+def test_capacity_is_the_most_tokens_per_second_any_window_answered():
+    cap = capacity_tokens_per_s(RAMP["ramp"])
+    assert cap["tokens_per_s"] == pytest.approx(1000 * 240 / 60)
+    assert (cap["router"], cap["load_multiple"]) == ("b_load_awareness_off", 2.0)
+
+
+def test_bound_divides_the_curve_within_the_affordable_tokens_by_the_curve_at_a_half_load_tokens():
+    out = bound(RAMP, {"all": CURVE, "one_round": CURVE[:2]}, 2.0)
+    assert out["affordable_tokens_per_request"] == pytest.approx(4000 / 20)  # 4000 tokens/s over 20 req/s
+    assert out["offline_accuracy_at_a_0_5x_tokens"] == pytest.approx(0.9)  # (a) served 200 tokens at 0.5x
+    assert out["all"]["ratio_bound"] == pytest.approx(1.0)
+    assert out["one_round"]["ratio_bound"] == pytest.approx(0.8 / 0.9)
+    assert out["measured_ratio"] == pytest.approx(0.7)
+    tight = dict(RAMP, rate_search={"sustained_rate_per_s": 20.0})  # 100 tokens each: only the 60-token point
+    assert bound(tight, {"all": CURVE}, 2.0)["all"]["ratio_bound"] == pytest.approx(0.7 / 0.9)
+
+
+def test_one_round_strategies_visit_each_pool_once():
+    from ttc.grid import cpu_grid
+
+    rounds = {s.id: one_round(s) for s in cpu_grid().strategies}
+    assert rounds["majority/n=1"] and rounds["weighted_best_of_n/n=16"] and rounds["best_of_n/n=2"]
+    assert not any(v for sid, v in rounds.items() if sid.startswith(("beam_search", "escalate")))
