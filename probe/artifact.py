@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from probe.calibration import Platt
-from probe.costs import CostTable, RidgeCostModel
+from probe.costs import CostTable, RidgeCostModel, apply_floors, cost_floors
 from probe.mlp import ProbeMLP, TrainedProbe, pair_features
 from ttc.grid import StrategyGrid, StrategySpec
 
@@ -86,10 +86,13 @@ class ProbeArtifact:
 
     def predict_costs(self, query_feats: np.ndarray, per_query: bool = True):
         """Per-query ridge costs when the artifact has them (tokens grow with a problem's
-        length and difficulty), else the per-strategy means of the training split."""
+        length and difficulty), else the per-strategy means of the training split; either way
+        no strategy below the first engine call it always makes (probe.costs.cost_floors)."""
         if per_query and self.cost_model is not None:
-            return self.cost_model.predict(self.reducer(query_feats))
-        return self.cost_table.predict(len(query_feats))
+            tok, lat = self.cost_model.predict(self.reducer(query_feats))
+        else:
+            tok, lat = self.cost_table.predict(len(query_feats))
+        return apply_floors(tok, lat, cost_floors(self.grid.strategies))
 
     def save(self, path: str | Path) -> Path:
         from safetensors.torch import save_file

@@ -92,3 +92,27 @@ def cost_errors(pred: np.ndarray, true: np.ndarray) -> dict:
     pred, true = np.asarray(pred, dtype=np.float64), np.asarray(true, dtype=np.float64)
     return {"mae": float(np.mean(np.abs(pred - true))),
             "mean_relative_error": float(np.mean(np.abs(pred - true) / np.maximum(true, 1e-9)))}
+
+
+def cost_floors(strategies) -> list[int | None]:
+    """For each strategy, the index of the one whose whole cost is this one's first engine
+    call (a vote of the same N under best-of-N, or under escalation's first stage), else
+    None. That call is always paid, so its predicted tokens and latency bound this one's
+    from below: per-query ridge models fitted apart can cross (on easy queries, where
+    escalation never runs its second stage, its predicted tokens fell below one sample's)."""
+    from ttc.methods.registry import get_method
+
+    parts = [tuple(name for name, _ in get_method(s.method).latency_parts(s, 1.0)) for s in strategies]
+    alone = {p[0]: j for j, p in enumerate(parts) if len(p) == 1}
+    return [alone.get(p[0]) if len(p) > 1 else None for p in parts]
+
+
+def apply_floors(tokens: np.ndarray, latency: np.ndarray, floors: list[int | None]) -> tuple[np.ndarray, np.ndarray]:
+    """[Q, S] costs with every strategy raised to at least its floor's (see cost_floors)."""
+    tokens, latency = np.array(tokens, dtype=float), np.array(latency, dtype=float)
+    for j, f in enumerate(floors):
+        if f is not None:
+            tokens[:, j] = np.maximum(tokens[:, j], tokens[:, f])
+            latency[:, j] = np.maximum(latency[:, j], latency[:, f])
+    return tokens, latency
+

@@ -5,7 +5,7 @@ import pytest
 
 from probe.artifact import ArtifactError, ProbeArtifact, load_artifact
 from probe.calibration import Platt, expected_calibration_error, report
-from probe.costs import CostTable, RidgeCostModel, cost_errors
+from probe.costs import CostTable, RidgeCostModel, apply_floors, cost_errors, cost_floors
 from probe.mlp import TrainConfig, pair_features, train_probe
 from probe.selection import dominated, select
 from ttc.grid import cpu_grid, paper_grid
@@ -57,6 +57,25 @@ def test_costs_table_and_ridge():
     assert np.allclose(again.latency_sd, table.latency_sd)
     old = {k: v for k, v in table.to_dict().items() if k != "latency_sd"}
     assert CostTable.from_dict(old).latency_sd is None
+
+
+def test_no_strategy_is_predicted_below_the_first_engine_call_it_always_makes():
+    grid = cpu_grid()
+    floors = {sid: (grid.ids[f] if f is not None else None) for sid, f in zip(grid.ids, cost_floors(grid.strategies))}
+    assert floors["weighted_best_of_n/n=8"] == "majority/n=8"
+    assert floors["escalate/n=2/tau=0.9/agg=min/then=weighted_best_of_n/n=16"] == "majority/n=2"
+    assert floors["majority/n=4"] is None and floors["beam_search/n=8/m=2/it=10"] is None
+    j1, je = grid.ids.index("majority/n=1"), grid.ids.index("escalate/n=1/tau=0.5/agg=min/then=weighted_best_of_n/n=8")
+    tok, lat = np.full((2, len(grid.ids)), 50.0), np.full((2, len(grid.ids)), 0.5)
+    tok[:, je], lat[:, je] = [30.0, 90.0], [0.2, 0.9]  # query 0: the ridge models crossed
+    ft, fl = apply_floors(tok, lat, cost_floors(grid.strategies))
+    assert ft[:, je].tolist() == [50.0, 90.0] and fl[:, je].tolist() == [0.5, 0.9]
+    assert ft[0, j1] == 50.0 and tok[0, je] == 30.0  # the input is not modified
+    # The artifact applies them: a table where escalation is cheaper than its own first stage.
+    art, qf = _toy_artifact(grid)
+    art.cost_table.tokens[je] = 0.5
+    t_art, _ = art.predict_costs(qf)
+    assert t_art[0, je] == t_art[0, j1]
 
 
 def _toy_artifact(grid, seed=0):
