@@ -1,6 +1,6 @@
 """Labeling throughput: batched mode against one query at a time, on the same engines.
 
-    python -m benchmarks.labeling --json [--per-level 6] [--out runs/bench_labeling]
+    python -m benchmarks.labeling --json [--per-level 6] [--shards 1] [--out runs/bench_labeling]
 
 One labeling worker (the class the Ray Data job runs, built once, both engines in
 process) labels the same shard of queries twice, with the job's own code path
@@ -60,6 +60,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", action="store_true", help="print the result as JSON")
     ap.add_argument("--per-level", type=int, default=6, help="queries per difficulty level in the shard")
+    ap.add_argument("--shards", type=int, default=1,
+                    help="label K x per-level queries per level as a job does: in shards of 48 in file "
+                         "order, calibration picked over all of them (1: one shard of every level)")
     ap.add_argument("--recipe", default=CPU_RECIPE)
     ap.add_argument("--resamples", type=int, default=30)
     ap.add_argument("--beam-runs", type=int, default=4)
@@ -87,13 +90,17 @@ def measure(args) -> dict:
     configure_inprocess_vllm()
     from jobs.label import LabelConfig, LabelWorker, calibration_ids
     from ttc.arithmetic import generate_problems
+    from ttc.label_table import shard_queries
 
-    queries = [p.to_query() for p in generate_problems(args.per_level, seed=9001, prefix="bench")]
+    if args.shards < 1 or args.per_level < 1:
+        raise SystemExit("--shards and --per-level must be >= 1")
+    queries = [p.to_query() for p in generate_problems(args.per_level * args.shards, seed=9001, prefix="bench")]
     frac = (LabelConfig.model_fields["calibration_fraction"].default
             if args.calibration_fraction is None else args.calibration_fraction)
     cfg = LabelConfig(queries="-", out_dir="-", recipe=args.recipe, calibration_fraction=frac,
                       beam_runs=args.beam_runs, resamples=args.resamples)
     calib = calibration_ids(queries, cfg)
+    shards = [queries] if args.shards == 1 else [qs for _, qs in shard_queries(queries, cfg.shard_size)]
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         worker = LabelWorker(args.recipe, None, tmp, args.resamples, 0, {}, args.beam_runs, [])
@@ -103,9 +110,11 @@ def measure(args) -> dict:
     def timed(mode: str, calibration: set) -> tuple[list[dict], float]:
         worker.mode, worker.calibration = mode, calibration
         print(f"[bench] {mode} ({len(calibration)} calibration queries) ...", flush=True, file=sys.stderr)
-        t = time.perf_counter()
-        rows, _, _ = worker.label_shard(queries)
-        sec = time.perf_counter() - t
+        rows, sec = [], 0.0
+        for shard in shards:
+            t = time.perf_counter()
+            rows += worker.label_shard(shard)[0]
+            sec += time.perf_counter() - t
         print(f"[bench] {mode}: {sec:.1f} s", flush=True, file=sys.stderr)
         return rows, sec
 
@@ -122,7 +131,7 @@ def measure(args) -> dict:
     agree = agreement(rows_p, rows_b)
     agree_pure = agreement(rows_p, rows_nb)
     res = {
-        "queries": len(queries), "strategies": n_strat, "rows": n_rows, "beam_runs": args.beam_runs,
+        "queries": len(queries), "shards": len(shards), "strategies": n_strat, "rows": n_rows, "beam_runs": args.beam_runs,
         "resamples": args.resamples, "worker_startup_s": startup_s,
         "per_query": {"seconds": sec_p, "rows_per_s": n_rows / sec_p},
         "batched": {"seconds": sec_b, "rows_per_s": n_rows / sec_b, "calibration_queries": len(calib)},
