@@ -80,21 +80,28 @@ def _column(table, name: str, sid: str) -> np.ndarray:
     return np.array([vals[order[q]] for q in table.query_ids])
 
 
-def pass1_variance(train, sid: str = "majority/n=1", folds: int = 5, seed: int = 0) -> dict:
-    """Variance decomposition of per-query pass@1 and the within-level share structure predicts."""
+def pass1_variance(train, pool_size: int, sid: str = "majority/n=1", folds: int = 5, seed: int = 0) -> dict:
+    """Variance decomposition of per-query pass@1 and the within-level share structure predicts.
+
+    pool_size: the scored pool a label's resamples are drawn from (every pool run of the grid,
+    `LabelPlan.pool_ns` summed), whose own sampling adds to the resamples' noise."""
     from sklearn.ensemble import GradientBoostingRegressor
     from sklearn.model_selection import KFold, cross_val_predict
 
     y = _column(train, "soft_label", sid).astype(float)
     runs = _column(train, "runs", sid).astype(float)
     level = _column(train, "difficulty", sid).astype(int)
-    questions = [train.questions()[q] for q in train.query_ids]
+    by_id = train.questions()
+    questions = [by_id[q] for q in train.query_ids]
     level_mean = np.array([y[level == v].mean() for v in level])
     within = float(np.mean((y - level_mean) ** 2))
-    noise = float(np.mean(y * (1 - y) / np.maximum(runs - 1, 1)))  # unbiased binomial variance of a mean
+    # A label is the mean of R resamples from a pool of M samples: variance p(1-p)(1/M + 1/R),
+    # and E[y(1-y)] = p(1-p)(1 - 1/M - 1/R + 1/(MR)), hence the correction.
+    m, r = float(pool_size), np.maximum(runs, 1.0)
+    noise = float(np.mean(y * (1 - y) * (1 / m + 1 / r) * (m * r) / np.maximum(m * r - m - r + 1, 1.0)))
     onehot = np.eye(level.max() + 1)[level]
     cv = KFold(folds, shuffle=True, random_state=seed)  # the table is ordered by level: shuffle the folds
-    out = {"strategy": sid, "queries": int(len(y)), "runs_per_query": float(runs.mean()),
+    out = {"strategy": sid, "queries": int(len(y)), "resamples_per_label": float(runs.mean()), "pool_size": pool_size,
            "variance_total": float(np.var(y)), "variance_within_levels": within,
            "variance_between_levels": float(np.var(level_mean)), "label_noise_variance": noise}
     for name, x in (("level", onehot), ("level_plus_structure", np.hstack([onehot, structure_features(questions)]))):
@@ -103,7 +110,7 @@ def pass1_variance(train, sid: str = "majority/n=1", folds: int = 5, seed: int =
         mse = float(np.mean((y - pred) ** 2))
         out[name] = {"cv_r2": 1 - mse / float(np.var(y)),
                      # share of the within-level variance (less its label noise) the features predict
-                     "within_level_explained": 1 - (mse - noise) / (within - noise)}
+                     "within_level_explained": (1 - (mse - noise) / (within - noise)) if within > noise else None}
     return out
 
 
@@ -182,11 +189,12 @@ def plot(result: dict, path: Path) -> None:
 
     v = result["pass1_variance"]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4))
+    explained = max(0.0, v["level_plus_structure"]["within_level_explained"] or 0.0)
     parts = {"between levels": v["variance_between_levels"],
              "within: structure predicts": (v["variance_within_levels"] - v["label_noise_variance"])
-             * max(0.0, v["level_plus_structure"]["within_level_explained"]),
+             * explained,
              "within: unexplained": (v["variance_within_levels"] - v["label_noise_variance"])
-             * (1 - max(0.0, v["level_plus_structure"]["within_level_explained"])),
+             * (1 - explained),
              "label noise": v["label_noise_variance"]}
     bottom = 0.0
     for i, (name, val) in enumerate(parts.items()):
@@ -221,9 +229,12 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.seeds < 1:
         ap.error("--seeds must be >= 1")
+    from ttc.labeling import LabelPlan
+
     areas = router_areas(args.train, args.val, args.recipe, args.seeds)
     result = {"train_table": args.train, "val_table": args.val, "seeds": args.seeds,
-              "pass1_variance": pass1_variance(areas.pop("train")), **{k: v for k, v in areas.items() if k != "grid"}}
+              "pass1_variance": pass1_variance(areas.pop("train"), sum(LabelPlan.of(areas.pop("grid")).pool_ns)),
+              **areas}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "headroom.json").write_text(json.dumps(result, indent=2))

@@ -35,7 +35,10 @@ def capacity_tokens_per_s(ramp: dict) -> dict:
             if s.get("mean_tokens") and s.get("window_s"):
                 tps = s["ok_200"] * s["mean_tokens"] / s["window_s"]
                 if tps > best["tokens_per_s"]:
-                    best = {"tokens_per_s": float(tps), "router": name, "load_multiple": s.get("load_multiple")}
+                    best = {"tokens_per_s": float(tps), "router": name, "load_multiple": s.get("load_multiple"),
+                            # a window that shed or lost nothing may not have saturated the engines,
+                            # and then its throughput understates capacity (the bound is then no bound)
+                            "saturated": bool(s.get("shed_429", 0) or s.get("lost", 0))}
     return best
 
 
@@ -80,6 +83,8 @@ def _accuracy_within(curve: list[dict], tokens: float) -> float | None:
 
 def bound(ramp_result: dict, curves: dict[str, list[dict]], multiple: float = 2.0) -> dict:
     ramp, rate = ramp_result["ramp"], ramp_result["rate_search"]["sustained_rate_per_s"]
+    if not rate or rate <= 0:
+        raise ValueError(f"the ramp's 1x rate is {rate!r}; the bound needs a positive rate")
     cap = capacity_tokens_per_s(ramp)
     affordable = cap["tokens_per_s"] / (multiple * rate)
     a = {s["load_multiple"]: s for s in ramp.get("a_load_aware", [])}

@@ -121,7 +121,8 @@ def measure(per_level: int, temperature: float, seed: int, beam: str, samples: i
     return {"problems_per_level": per_level, "temperature": temperature, "seed": seed,
             "aggregation": aggregation,
             "beam_config": spec.id, "levels": levels, "mean_over_levels": mean, "checks": checks,
-            "bars": BARS, "passed": passed, "all_passed": all(passed.values()),
+            "bars": BARS, "passed": passed if in_world else None,
+            "all_passed": all(passed.values()) if in_world else None,
             # the bars are the world's: judged on its own levels only, not on a probe beyond them
             "bars_apply": in_world,
             "seconds": {"sample_and_score": sample_s, "beam": beam_s}}
@@ -183,7 +184,8 @@ def main(argv=None):
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(json.dumps({"checks": result["checks"], "passed": result["passed"]}, indent=2))
+        print(json.dumps({"checks": result["checks"], "passed": result["passed"], "bars_apply": result["bars_apply"]},
+                         indent=2))
 
 
 if __name__ == "__main__":

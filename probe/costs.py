@@ -112,7 +112,7 @@ def apply_floors(tokens: np.ndarray, latency: np.ndarray, floors: list[int | Non
     tokens, latency = np.array(tokens, dtype=float), np.array(latency, dtype=float)
     for j, f in enumerate(floors):
         if f is not None:
-            tokens[:, j] = np.maximum(tokens[:, j], tokens[:, f])
-            latency[:, j] = np.maximum(latency[:, j], latency[:, f])
+            tokens[:, j] = np.fmax(tokens[:, j], tokens[:, f])  # fmax: a NaN floor does not spread
+            latency[:, j] = np.fmax(latency[:, j], latency[:, f])
     return tokens, latency
 

@@ -21,6 +21,9 @@ def test_capacity_is_the_most_tokens_per_second_any_window_answered():
     cap = capacity_tokens_per_s(RAMP["ramp"])
     assert cap["tokens_per_s"] == pytest.approx(1000 * 240 / 60)
     assert (cap["router"], cap["load_multiple"]) == ("b_load_awareness_off", 2.0)
+    assert cap["saturated"] is False  # that window shed and lost nothing: capacity may be understated
+    shed = {"b": [dict(window(2.0, 1000, 240.0, 0.5), shed_429=5)]}
+    assert capacity_tokens_per_s(shed)["saturated"] is True
 
 
 def test_bound_divides_the_curve_within_the_affordable_tokens_by_the_curve_at_a_half_load_tokens():
@@ -30,6 +33,8 @@ def test_bound_divides_the_curve_within_the_affordable_tokens_by_the_curve_at_a_
     assert out["all"]["ratio_bound"] == pytest.approx(1.0)
     assert out["one_round"]["ratio_bound"] == pytest.approx(0.8 / 0.9)
     assert out["measured_ratio"] == pytest.approx(0.7)
+    with pytest.raises(ValueError, match="positive rate"):
+        bound(dict(RAMP, rate_search={"sustained_rate_per_s": 0.0}), {"all": CURVE}, 2.0)
     tight = dict(RAMP, rate_search={"sustained_rate_per_s": 20.0})  # 100 tokens each: only the 60-token point
     assert bound(tight, {"all": CURVE}, 2.0)["all"]["ratio_bound"] == pytest.approx(0.7 / 0.9)
 

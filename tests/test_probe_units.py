@@ -76,6 +76,14 @@ def test_no_strategy_is_predicted_below_the_first_engine_call_it_always_makes():
     art.cost_table.tokens[je] = 0.5
     t_art, _ = art.predict_costs(qf)
     assert t_art[0, je] == t_art[0, j1]
+    # ... and to per-query ridge costs, leaving the model's own output as it was.
+    tok_fit = np.tile(np.arange(len(grid.ids)) + 10.0, (len(qf), 1))
+    tok_fit[:, je] = 5.0
+    art.cost_model = RidgeCostModel(alpha=1.0).fit(qf, tok_fit, tok_fit / 100)
+    raw, _ = art.cost_model.predict(art.reducer(qf))
+    floored, _ = art.predict_costs(qf)
+    assert (raw[:, je] < raw[:, j1]).all() and np.allclose(floored[:, je], floored[:, j1])
+    assert np.allclose(floored[:, j1], raw[:, j1]) and (art.cost_model.predict(art.reducer(qf))[0] == raw).all()
 
 
 def _toy_artifact(grid, seed=0):
