@@ -1,5 +1,15 @@
 
 
+def add_label_table_args(ap) -> None:
+    """--train / --val label tables (the demo's by default) and --recipe: what the benchmarks
+    that judge on validation read."""
+    from ttc.paths import CPU_RECIPE
+
+    ap.add_argument("--train", default="runs/demo/labels/labels_train.parquet")
+    ap.add_argument("--val", default="runs/demo/labels/labels_val.parquet")
+    ap.add_argument("--recipe", default=CPU_RECIPE)
+
+
 def deploy_and_wait(serve_config, app_args: dict, port: int, timeout_s: float = 900.0) -> None:
     """Deploy the app and wait (up to `timeout_s` after Serve's own 60 s) until it runs."""
     from serve_app.deploy import deploy

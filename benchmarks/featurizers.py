@@ -31,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ttc.paths import CPU_RECIPE
 
 CANDIDATES = ("minilm", "policy_hidden", "policy_prefill")
 REFERENCE = "length_only"
@@ -208,10 +207,10 @@ def plot(result: dict, path: Path) -> None:
 
 
 def main(argv=None):
+    from benchmarks import add_label_table_args
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--train", default="runs/demo/labels/labels_train.parquet")
-    ap.add_argument("--val", default="runs/demo/labels/labels_val.parquet")
-    ap.add_argument("--recipe", default=CPU_RECIPE)
+    add_label_table_args(ap)
     ap.add_argument("--featurizers", default=",".join(CANDIDATES + (REFERENCE,)))
     ap.add_argument("--seeds", type=int, default=5, help="probe training seeds per featurizer")
     ap.add_argument("--out", default="runs/featurizers")

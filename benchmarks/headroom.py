@@ -37,8 +37,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ttc.paths import CPU_RECIPE
-
 
 def structure_features(questions: list[str]) -> np.ndarray:
     """What a featurizer that knew the world's failure modes would read off a question."""
@@ -71,15 +69,6 @@ class Structure:
         return structure_features(list(questions))
 
 
-def _column(table, name: str, sid: str) -> np.ndarray:
-    import pyarrow.compute as pc
-
-    t = table.table.filter(pc.equal(table.table["strategy_id"], sid))
-    order = {q: i for i, q in enumerate(t["query_id"].to_pylist())}
-    vals = t[name].to_pylist()
-    return np.array([vals[order[q]] for q in table.query_ids])
-
-
 def pass1_variance(train, pool_size: int, sid: str = "majority/n=1", folds: int = 5, seed: int = 0) -> dict:
     """Variance decomposition of per-query pass@1 and the within-level share structure predicts.
 
@@ -88,11 +77,11 @@ def pass1_variance(train, pool_size: int, sid: str = "majority/n=1", folds: int 
     from sklearn.ensemble import GradientBoostingRegressor
     from sklearn.model_selection import KFold, cross_val_predict
 
-    y = _column(train, "soft_label", sid).astype(float)
-    runs = _column(train, "runs", sid).astype(float)
-    level = _column(train, "difficulty", sid).astype(int)
-    by_id = train.questions()
-    questions = [by_id[q] for q in train.query_ids]
+    j = train.strategy_ids.index(sid)
+    y, runs = train.matrix("soft_label")[:, j], train.matrix("runs")[:, j]
+    by_level, by_question = train.difficulties(), train.questions()
+    level = np.array([by_level[q] for q in train.query_ids], dtype=int)
+    questions = [by_question[q] for q in train.query_ids]
     level_mean = np.array([y[level == v].mean() for v in level])
     within = float(np.mean((y - level_mean) ** 2))
     # A label is the mean of R resamples from a pool of M samples: variance p(1-p)(1/M + 1/R),
@@ -155,8 +144,8 @@ def router_areas(train_path: str, val_path: str, recipe_path: str, seeds: int) -
             true_esc, true_rest = tok.copy(), tok.copy()
             true_esc[:, esc] = truth.tokens[:, esc]
             true_rest[:, ~esc] = truth.tokens[:, ~esc]
-            s = score_on_validation(art, qf, val)
-            per_seed.append({"auc": s["auc"], "area_tokens": area(acc, tok, lat),
+            s = score_on_validation(art, qf, val)  # AUC, and the area with predicted costs
+            per_seed.append({"auc": s["auc"], "area_tokens": s["area_tokens"],
                              "area_tokens_true_escalation_tokens": area(acc, true_esc, lat),
                              "area_tokens_true_other_tokens": area(acc, true_rest, lat),
                              "area_tokens_all_true_costs": area(acc, truth.tokens, truth.latency)})
@@ -219,10 +208,10 @@ def plot(result: dict, path: Path) -> None:
 
 
 def main(argv=None):
+    from benchmarks import add_label_table_args
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--train", default="runs/demo/labels/labels_train.parquet")
-    ap.add_argument("--val", default="runs/demo/labels/labels_val.parquet")
-    ap.add_argument("--recipe", default=CPU_RECIPE)
+    add_label_table_args(ap)
     ap.add_argument("--seeds", type=int, default=3, help="probe training seeds")
     ap.add_argument("--out", default="runs/headroom")
     ap.add_argument("--json", action="store_true", help="print the JSON result")

@@ -77,8 +77,11 @@ def offline_curves(artifact_dir: str, val_labels: str, recipe_path: str, points:
 
 
 def _accuracy_within(curve: list[dict], tokens: float) -> float | None:
-    ok = [p["accuracy"] for p in curve if p["tokens"] <= tokens * (1 + 1e-9)]
-    return float(max(ok)) if ok else None
+    """The curve's best accuracy at mean tokens within `tokens`; None when no point fits."""
+    from probe.evaluation import accuracy_at
+
+    acc = accuracy_at(curve, "tokens", tokens)
+    return None if np.isnan(acc) else acc
 
 
 def bound(ramp_result: dict, curves: dict[str, list[dict]], multiple: float = 2.0) -> dict:

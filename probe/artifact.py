@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -92,7 +93,12 @@ class ProbeArtifact:
             tok, lat = self.cost_model.predict(self.reducer(query_feats))
         else:
             tok, lat = self.cost_table.predict(len(query_feats))
-        return apply_floors(tok, lat, cost_floors(self.grid.strategies))
+        return apply_floors(tok, lat, self._cost_floors)
+
+    @cached_property
+    def _cost_floors(self) -> list[int | None]:
+        # A function of the grid alone, so once per artifact, not per decision.
+        return cost_floors(self.grid.strategies)
 
     def save(self, path: str | Path) -> Path:
         from safetensors.torch import save_file
