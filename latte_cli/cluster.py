@@ -88,28 +88,37 @@ def _is_our_ray(pid: int, temp_dir: str) -> bool:
     return "start" in args and temp_dir in args
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _group_is_ours(pgid: int, temp_dir: str) -> bool:
-    """Some live member of the group runs under this temp dir (GCS and raylet name it)."""
+def _group_members(pgid: int) -> list[tuple[int, str]]:
+    """(pid, state) of every process in the group, read from /proc."""
+    members = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
             state, _, group = (proc / "stat").read_text().rsplit(")", 1)[1].split()[:3]
-            if int(group) != pgid or state == "Z":
-                continue
-            if temp_dir in (proc / "cmdline").read_bytes().decode(errors="replace"):
-                return True
         except (OSError, ValueError):
+            continue
+        if int(group) == pgid:
+            members.append((int(proc.name), state))
+    return members
+
+
+def _group_alive(pgid: int) -> bool:
+    """A member of the group still runs. Zombies do not count: a killed worker whose parent
+    died is reparented to init, and an init that does not reap (some containers' init) leaves
+    it in the table, where `killpg(pgid, 0)` would still find it."""
+    return any(state != "Z" for _, state in _group_members(pgid))
+
+
+def _group_is_ours(pgid: int, temp_dir: str) -> bool:
+    """Some live member of the group runs under this temp dir (GCS and raylet name it)."""
+    for pid, state in _group_members(pgid):
+        if state == "Z":
+            continue
+        try:
+            if temp_dir in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+                return True
+        except OSError:
             continue
     return False
 

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -38,9 +39,9 @@ def local_cluster():
         yield info
     finally:
         local.down(temp_dir)
-        left = local._group_alive(info["pgid"])
+        left = [(pid, st) for pid, st in local._group_members(info["pgid"]) if st != "Z"]
         shutil.rmtree(temp_dir, ignore_errors=True)
-        assert not left, f"processes of the local cluster (group {info['pgid']}) survived down-local"
+        assert not left, f"processes of the local cluster (group {info['pgid']}) survived down-local: {left}"
 
 
 def test_status_reports_the_running_cluster(local_cluster):
@@ -66,20 +67,23 @@ def test_label_job_submitted_with_the_runtime_env_succeeds(local_cluster, tmp_pa
     (tmp_path / "label.yaml").write_text(yaml.safe_dump(cfg))
 
     address, sid = local_cluster["address"], f"latte-test-{uuid.uuid4().hex[:8]}"
+    # --no-wait, then poll: the CLI's log tail is a websocket to the dashboard that Ray's own
+    # client drops now and then (close code 1006) while the job runs on; what is tested here is
+    # that the job submits, ships the checkout and succeeds.
     cmd = [str(Path(sys.executable).with_name("ray")), "job", "submit", "--address", address,
-           "--submission-id", sid, "--runtime-env", "cluster/runtime_env.yaml",
+           "--submission-id", sid, "--runtime-env", "cluster/runtime_env.yaml", "--no-wait",
            "--", "python", "-m", "jobs.label", "--config", str(tmp_path / "label.yaml")]
     client = JobSubmissionClient(address)
-    try:
-        r = subprocess.run(cmd, cwd=REPO, env=local.ray_env(), capture_output=True, text=True, timeout=300)
-    except subprocess.TimeoutExpired:
+    r = subprocess.run(cmd, cwd=REPO, env=local.ray_env(), capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, f"`ray job submit` failed ({r.returncode}):\n{(r.stdout + r.stderr)[-4000:]}"
+    deadline = time.monotonic() + 300
+    while not client.get_job_status(sid).is_terminal() and time.monotonic() < deadline:
+        time.sleep(2.0)
+    info = client.get_job_info(sid)
+    if not info.status.is_terminal():
         client.stop_job(sid)
         pytest.fail(f"job {sid} did not finish in 300 s; logs:\n{client.get_job_logs(sid)[-3000:]}")
-    out = r.stdout + r.stderr
-    assert r.returncode == 0, f"`ray job submit` failed ({r.returncode}):\n{out[-4000:]}"
-
-    info = client.get_job_info(sid)
-    assert info.status == JobStatus.SUCCEEDED, info.message
+    assert info.status == JobStatus.SUCCEEDED, f"{info.message}\n{client.get_job_logs(sid)[-3000:]}"
     # The checkout was shipped as a package, not read from the local disk.
     assert str(info.runtime_env.get("working_dir", "")).startswith("gcs://"), info.runtime_env
     logs = client.get_job_logs(sid)
