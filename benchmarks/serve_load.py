@@ -101,6 +101,32 @@ def summarize(res: list[dict], rate: float, window_s: float, slo: float | None =
             "over_slo_mix": _mix([r for r in ok if slo is not None and r["latency_s"] > slo])}
 
 
+POOLS = ("PolicyPool", "PRMPool")
+
+
+def pinned_serve_config(path: str, replicas: int | None, tmp: Path) -> str:
+    """The Serve config with each engine pool fixed at `replicas` (None: as configured).
+
+    The ramp measures the router, not the autoscaler: on a small machine a pool's second
+    replica brings no cores of its own (the first engines already share them all), and its
+    engine start-up (tens of CPU-seconds) lands inside the very windows that ask for it."""
+    if replicas is None:
+        return path
+    import yaml
+
+    from serve_app.deploy import load_serve_config
+
+    data = load_serve_config(path)
+    for app in data["applications"]:
+        for dep in app.get("deployments", []):
+            if dep["name"] in POOLS:
+                dep["autoscaling_config"] = {"min_replicas": replicas, "max_replicas": replicas,
+                                             "initial_replicas": replicas}
+    out = tmp / "serve_pinned.yaml"
+    out.write_text(yaml.safe_dump(data))
+    return str(out)
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -131,9 +157,10 @@ class Bench:
             p = self.tmp / f"router_{'aware' if aware else 'off'}.yaml"
             p.write_text(yaml.safe_dump(d))
             self.paths[aware] = p
+        self.serve_config = pinned_serve_config(a.serve_config, a.pool_replicas, self.tmp)
         ray.init(ignore_reinit_error=True, include_dashboard=False, log_to_driver=False)
         self.app_args = {"router_config": str(self.paths[False])}
-        deploy_and_wait(a.serve_config, self.app_args, a.port)
+        deploy_and_wait(self.serve_config, self.app_args, a.port)
         self.current = False
         self.url = f"http://127.0.0.1:{a.port}"
 
@@ -141,7 +168,7 @@ class Bench:
         from serve_app.deploy import reload_router
 
         if aware != self.current:
-            reload_router(self.args.serve_config, self.paths[aware], self.app_args, http_port=self.args.port)
+            reload_router(self.serve_config, self.paths[aware], self.app_args, http_port=self.args.port)
             self.current = aware
             time.sleep(2.0)
 
@@ -159,17 +186,24 @@ class Bench:
                repeats: int = 1) -> dict:
         """`repeats` windows of Poisson arrivals at `rate` (arrival seeds and queries differ per
         repeat), summarized together: more requests behind one p95."""
+        from benchmarks import cpu_share
         from jobs.online_load import replay_stream
 
         self.use(aware)
         n = max(4, int(round(rate * window_s)))
         extra = {"strategy": strategy} if strategy else {}
-        res = []
+        res, share, busy_s = [], {}, 0.0
         for k in range(repeats):
+            before = cpu_share.snapshot()
             res += asyncio.run(replay_stream(self.url, self.queries(n, salt + 7919 * k), rate, extra,
                                              self.headers, self.args.timeout_s, seed=salt + 7919 * k))
+            after = cpu_share.snapshot()  # arrivals and their answers only, not the drain
+            for c, v in cpu_share.cores(before, after).items():
+                share[c] = share.get(c, 0.0) + v * (after["t"] - before["t"])
+            busy_s += after["t"] - before["t"]
             time.sleep(self.args.drain_s)  # let the pools drain before the next window
         out = summarize(res, rate, window_s * repeats, self.slo)
+        out["cpu"] = cpu_share.summary({c: v / busy_s for c, v in share.items()}, len(res), busy_s)
         print(f"[serve_load] {rate:.2f} req/s, aware={aware}, strategy={strategy}: p95 {out['p95_s']} "
               f"(95% CI {out['p95_ci95_s']}), accuracy {out['accuracy']}", file=sys.stderr, flush=True)
         return out
@@ -246,7 +280,7 @@ class Bench:
         ray.shutdown()  # before the JSON is printed: no late Ray log lines on stdout
         out = {"slo_p95_s": self.slo, "preset": self.cfg.default_preset,
                 "budget_fraction": self.cfg.load_control.slo_budget_fraction,
-                "repeats": a.repeats,
+                "repeats": a.repeats, "pool_replicas": a.pool_replicas,
                 **{f: (getattr(a, f) if getattr(a, f) is not None else getattr(self.cfg.load_control, f))
                    for f in OVERRIDES},
                 "best_static": static,
@@ -318,6 +352,9 @@ def main(argv=None):
                     help="override load_control.in_flight_queue (true/false)")
     ap.add_argument("--max-in-flight", type=int, default=None,
                     help="override load_control.max_in_flight (keep it below the Router's max_ongoing_requests)")
+    ap.add_argument("--pool-replicas", type=lambda v: None if v == "auto" else int(v), default=1,
+                    help="replicas of each engine pool, fixed for the run; 'auto': the Serve config's "
+                         "autoscaling (on a 2-core machine a second engine adds no cores, only its start-up)")
     ap.add_argument("--timeout-s", type=float, default=60.0, help="client timeout (a request past it is lost)")
     ap.add_argument("--drain-s", type=float, default=5.0)
     ap.add_argument("--port", type=int, default=8766)
