@@ -18,6 +18,12 @@ bound):
 4. the same with one-round strategies only (each engine pool visited once: votes and
    best-of-N): under a queue every sequential round waits it again, so beam search and
    escalation's second stage are the first a latency budget excludes.
+5. `cpu` (when the windows carry serve_load's CPU split, benchmarks/cpu_share.py): the same
+   bound with the machine's CPU as the limit. Every request costs CPU outside the engines
+   (proxy, router, pool front ends: the least any window at k x paid per request sent), and
+   that grows with the rate while the cores do not; what is left runs the engines at the
+   most tokens per engine-core-second any window reached. Still optimistic (the cheapest
+   overhead, the best engine efficiency, no queueing), but it counts what step 1 leaves out.
 """
 
 from __future__ import annotations
@@ -40,6 +46,26 @@ def capacity_tokens_per_s(ramp: dict) -> dict:
                             # and then its throughput understates capacity (the bound is then no bound)
                             "saturated": bool(s.get("shed_429", 0) or s.get("lost", 0))}
     return best
+
+
+def cpu_capacity_tokens_per_s(ramp: dict, rate_per_s: float, cores: float | None = None) -> dict | None:
+    """Engine tokens/s the machine's cores leave at `rate_per_s` after the per-request CPU
+    outside the engines; None when the windows carry no CPU split."""
+    rows = [s for rows in ramp.values() for s in rows if s.get("cpu") and s.get("sent") and s.get("window_s")]
+    if not rows:
+        return None
+    cores = cores or max(s["cpu"]["total_cores"] for s in rows)
+    at = [s for s in rows if s["rate_per_s"] >= rate_per_s * 0.999] or [max(rows, key=lambda s: s["rate_per_s"])]
+    overhead_ms = min(s["cpu"]["other_ms_per_request"] for s in at)
+    efficiency = []
+    for s in rows:
+        engine = s["cpu"]["cores"]["policy_engine"] + s["cpu"]["cores"]["prm_engine"]
+        if engine > 0 and s.get("mean_tokens"):
+            efficiency.append(s["ok_200"] * s["mean_tokens"] / s["window_s"] / engine)
+    per_core = max(efficiency) if efficiency else 0.0
+    left = max(0.0, cores - rate_per_s * overhead_ms / 1000.0)
+    return {"cores": cores, "overhead_ms_per_request": overhead_ms, "overhead_cores": rate_per_s * overhead_ms / 1000.0,
+            "engine_cores_left": left, "tokens_per_engine_core_s": per_core, "tokens_per_s": left * per_core}
 
 
 def one_round(spec) -> bool:
@@ -77,11 +103,18 @@ def offline_curves(artifact_dir: str, val_labels: str, recipe_path: str, points:
 
 
 def _accuracy_within(curve: list[dict], tokens: float) -> float | None:
-    """The curve's best accuracy at mean tokens within `tokens`; None when no point fits."""
+    """The curve's best accuracy at mean tokens within `tokens`. When no point fits, the
+    cheapest point served to the share of requests the tokens pay for (the rest shed and
+    counted wrong); None for an empty curve."""
     from probe.evaluation import accuracy_at
 
+    if not curve:
+        return None
     acc = accuracy_at(curve, "tokens", tokens)
-    return None if np.isnan(acc) else acc
+    if not np.isnan(acc):
+        return acc
+    cheapest = min(curve, key=lambda p: p["tokens"])
+    return max(0.0, tokens) / cheapest["tokens"] * cheapest["accuracy"]
 
 
 def bound(ramp_result: dict, curves: dict[str, list[dict]], multiple: float = 2.0) -> dict:
@@ -101,6 +134,14 @@ def bound(ramp_result: dict, curves: dict[str, list[dict]], multiple: float = 2.
         out[name] = {"offline_accuracy_at_affordable": at, "curve_top": max(p["accuracy"] for p in curve),
                      # the denominator is the full curve's: what (a) serves at 0.5x, where nothing queues
                      "ratio_bound": at / ref if at is not None and ref else None}
+    cpu = cpu_capacity_tokens_per_s(ramp, multiple * rate, ramp_result.get("cpu_count"))
+    if cpu is not None:
+        cpu["affordable_tokens_per_request"] = cpu["tokens_per_s"] / (multiple * rate)
+        for name, curve in curves.items():
+            at = _accuracy_within(curve, cpu["affordable_tokens_per_request"])
+            cpu[name] = {"offline_accuracy_at_affordable": at,
+                         "ratio_bound": at / ref if at is not None and ref else None}
+        out["cpu"] = cpu
     if multiple in a and 0.5 in a and a[0.5]["accuracy"]:
         out["measured_ratio"] = a[multiple]["accuracy"] / a[0.5]["accuracy"]
     return out
@@ -125,7 +166,8 @@ def main(argv=None):
     print(json.dumps(res, indent=2) if args.json else
           f"capacity {res['capacity']['tokens_per_s']:.0f} tokens/s; at {args.multiple}x every request may use "
           f"{res['affordable_tokens_per_request']:.0f} tokens; ratio bound {res['all']['ratio_bound']}, one-round "
-          f"strategies only {res['one_round']['ratio_bound']}; measured {res.get('measured_ratio')}")
+          f"strategies only {res['one_round']['ratio_bound']}; with the CPU as the limit "
+          f"{(res.get('cpu') or {}).get('all', {}).get('ratio_bound')}; measured {res.get('measured_ratio')}")
 
 
 if __name__ == "__main__":

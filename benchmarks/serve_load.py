@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import tempfile
 import sys
 import time
@@ -280,7 +281,7 @@ class Bench:
         ray.shutdown()  # before the JSON is printed: no late Ray log lines on stdout
         out = {"slo_p95_s": self.slo, "preset": self.cfg.default_preset,
                 "budget_fraction": self.cfg.load_control.slo_budget_fraction,
-                "repeats": a.repeats, "pool_replicas": a.pool_replicas,
+                "repeats": a.repeats, "pool_replicas": a.pool_replicas, "cpu_count": len(os.sched_getaffinity(0)),
                 **{f: (getattr(a, f) if getattr(a, f) is not None else getattr(self.cfg.load_control, f))
                    for f in OVERRIDES},
                 "best_static": static,

@@ -71,11 +71,13 @@ class PolicyHiddenFeaturizer:
 
         tok, model = self._model
         out = []
-        with torch.no_grad():
+        with torch.inference_mode():
             for b in range(0, len(questions), self.batch_size):
                 prompts = [self.format.policy_prompt(q) for q in questions[b:b + self.batch_size]]
                 enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-                hs = model(**enc, output_hidden_states=True).hidden_states[-1][:, -1, :]
+                # The base model's last hidden state (after the final norm) is the causal LM's
+                # last entry of hidden_states, without the LM head or the other layers' copies.
+                hs = model.model(**enc).last_hidden_state[:, -1, :]
                 out.append(hs.float().numpy())
         return np.hstack([np.vstack(out), length_feature(questions)])
 

@@ -9,6 +9,7 @@ for the demand-aware autoscaling policy (`record_autoscaling_stats`).
 from __future__ import annotations
 
 import time
+from collections import deque
 
 from ray import serve
 
@@ -18,16 +19,25 @@ class _LoadMeter:
 
     def __init__(self, window_s: float = 10.0):
         self.window_s = window_s
-        self.events: list[tuple[float, float]] = []
+        self.events: deque[tuple[float, float]] = deque()
+        self.total = 0.0
+
+    def _expire(self, now: float) -> None:
+        # Oldest first, so expiry is amortized O(1) per call (a rebuilt list was O(window)).
+        while self.events and now - self.events[0][0] > self.window_s:
+            self.total -= self.events.popleft()[1]
+        if not self.events:
+            self.total = 0.0  # no float drift left behind
 
     def add(self, amount: float) -> None:
         now = time.monotonic()
         self.events.append((now, amount))
-        self.events = [(t, a) for t, a in self.events if now - t <= self.window_s]
+        self.total += amount
+        self._expire(now)
 
     def rate(self) -> float:
-        now = time.monotonic()
-        return sum(a for t, a in self.events if now - t <= self.window_s) / self.window_s
+        self._expire(time.monotonic())
+        return self.total / self.window_s
 
 
 class _BusyMeter:

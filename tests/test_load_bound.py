@@ -45,3 +45,40 @@ def test_one_round_strategies_visit_each_pool_once():
     rounds = {s.id: one_round(s) for s in cpu_grid().strategies}
     assert rounds["majority/n=1"] and rounds["weighted_best_of_n/n=16"] and rounds["best_of_n/n=2"]
     assert not any(v for sid, v in rounds.items() if sid.startswith(("beam_search", "escalate")))
+
+
+def cpu_window(rate, ok, tokens, other_ms, engine_cores, total_cores, window_s=60.0, mult=None):
+    w = window(mult, ok, tokens, 0.5, window_s)
+    w.update(rate_per_s=rate, sent=int(rate * window_s),
+             cpu={"total_cores": total_cores, "other_ms_per_request": other_ms,
+                  "cores": {"policy_engine": engine_cores * 0.75, "prm_engine": engine_cores * 0.25}})
+    return w
+
+
+def test_cpu_bound_leaves_the_engines_what_the_per_request_overhead_does_not_take():
+    from benchmarks.load_bound import cpu_capacity_tokens_per_s
+
+    ramp = {"a": [cpu_window(5.0, 300, 200.0, 40.0, 1.0, 1.4),   # 300*200/60 = 1000 tokens/s on 1 engine core
+                  cpu_window(20.0, 900, 100.0, 30.0, 0.5, 1.9)],  # 1500 tokens/s on 0.5: 3000 per core
+            "b": [cpu_window(20.0, 800, 120.0, 25.0, 0.6, 1.8)]}  # the least overhead at 20 req/s
+    cap = cpu_capacity_tokens_per_s(ramp, 20.0, cores=2.0)
+    assert cap["overhead_ms_per_request"] == 25.0 and cap["overhead_cores"] == pytest.approx(0.5)
+    assert cap["tokens_per_engine_core_s"] == pytest.approx(3000.0)
+    assert cap["tokens_per_s"] == pytest.approx((2.0 - 0.5) * 3000.0)
+    assert cpu_capacity_tokens_per_s(ramp, 20.0)["cores"] == 1.9  # no core count given: the most any window used
+    assert cpu_capacity_tokens_per_s({"a": [window(2.0, 900, 150.0, 0.6)]}, 20.0) is None  # no CPU split
+    # the overhead alone can take every core: nothing is left for the engines
+    assert cpu_capacity_tokens_per_s(ramp, 100.0, cores=2.0)["tokens_per_s"] == 0.0
+
+
+def test_cpu_bound_in_the_ramp_bound_and_shedding_when_no_point_fits():
+    ramp = dict(RAMP, cpu_count=2, ramp={"a_load_aware": [
+        dict(cpu_window(5.0, 300, 200.0, 40.0, 1.0, 1.4), load_multiple=0.5, accuracy=0.9),
+        dict(cpu_window(20.0, 900, 100.0, 80.0, 0.5, 1.9), load_multiple=2.0, accuracy=0.6)]})
+    out = bound(ramp, {"all": CURVE, "one_round": CURVE}, 2.0)
+    cpu = out["cpu"]  # 20 req/s x 80 ms = 1.6 cores of overhead; 0.4 x 3000 = 1200 tokens/s; 60 per request
+    assert cpu["affordable_tokens_per_request"] == pytest.approx(60.0)
+    assert cpu["all"]["ratio_bound"] == pytest.approx(0.7 / 0.9)
+    starved = dict(ramp, cpu_count=1.9)  # 0.3 cores left: 45 tokens each, under the cheapest point's 60
+    assert bound(starved, {"all": CURVE}, 2.0)["cpu"]["all"]["offline_accuracy_at_affordable"] == \
+        pytest.approx(45.0 / 60.0 * 0.7)
