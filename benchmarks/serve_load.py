@@ -361,6 +361,7 @@ def main(argv=None):
     ap.add_argument("--port", type=int, default=8766)
     ap.add_argument("--seed", type=int, default=4242)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--out", default=None, help="also write ramp.json and ramp.png (benchmarks/ramp_plot.py) here")
     args = ap.parse_args(argv)
     from ttc.runtime import configure_inprocess_vllm
 
@@ -368,7 +369,14 @@ def main(argv=None):
     from benchmarks import LogsToStderr
 
     with LogsToStderr() as out:
-        out.emit(json.dumps(Bench(args).run(), indent=2 if args.json else None))
+        result = Bench(args).run()
+        if args.out:
+            from benchmarks.ramp_plot import plot
+
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            (Path(args.out) / "ramp.json").write_text(json.dumps(result, indent=2))
+            plot(result, Path(args.out) / "ramp.png")
+        out.emit(json.dumps(result, indent=2 if args.json else None))
 
 
 if __name__ == "__main__":
