@@ -20,7 +20,7 @@ bound):
    escalation's second stage are the first a latency budget excludes.
 5. `cpu` (when the windows carry serve_load's CPU split, benchmarks/cpu_share.py): the same
    bound with the machine's CPU as the limit. Every request costs CPU outside the engines
-   (proxy, router, pool front ends: the least any window at k x paid per request sent), and
+   (proxy, router, pool front ends: the least any window at exactly k x paid per request sent), and
    that grows with the rate while the cores do not; what is left runs the engines at the
    most tokens per engine-core-second any window reached. Still optimistic (the cheapest
    overhead, the best engine efficiency, no queueing), but it counts what step 1 leaves out.
@@ -55,7 +55,10 @@ def cpu_capacity_tokens_per_s(ramp: dict, rate_per_s: float, cores: float | None
     if not rows:
         return None
     cores = cores or max(s["cpu"]["total_cores"] for s in rows)
-    at = [s for s in rows if s["rate_per_s"] >= rate_per_s * 0.999] or [max(rows, key=lambda s: s["rate_per_s"])]
+    # only windows at this rate: a higher load's windows shed most requests, and a shed one
+    # costs far less CPU than an answered one, which would understate the overhead
+    at = [s for s in rows if abs(s["rate_per_s"] - rate_per_s) <= 0.01 * rate_per_s] or \
+        [max(rows, key=lambda s: s["rate_per_s"])]
     overhead_ms = min(s["cpu"]["other_ms_per_request"] for s in at)
     efficiency = []
     for s in rows:

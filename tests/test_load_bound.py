@@ -60,7 +60,8 @@ def test_cpu_bound_leaves_the_engines_what_the_per_request_overhead_does_not_tak
 
     ramp = {"a": [cpu_window(5.0, 300, 200.0, 40.0, 1.0, 1.4),   # 300*200/60 = 1000 tokens/s on 1 engine core
                   cpu_window(20.0, 900, 100.0, 30.0, 0.5, 1.9)],  # 1500 tokens/s on 0.5: 3000 per core
-            "b": [cpu_window(20.0, 800, 120.0, 25.0, 0.6, 1.8)]}  # the least overhead at 20 req/s
+            "b": [cpu_window(20.0, 800, 120.0, 25.0, 0.6, 1.8),  # the least overhead at 20 req/s
+                  cpu_window(40.0, 300, 100.0, 10.0, 0.4, 1.9)]}  # 40 req/s, mostly shed: not counted at 20
     cap = cpu_capacity_tokens_per_s(ramp, 20.0, cores=2.0)
     assert cap["overhead_ms_per_request"] == 25.0 and cap["overhead_cores"] == pytest.approx(0.5)
     assert cap["tokens_per_engine_core_s"] == pytest.approx(3000.0)
@@ -68,7 +69,7 @@ def test_cpu_bound_leaves_the_engines_what_the_per_request_overhead_does_not_tak
     assert cpu_capacity_tokens_per_s(ramp, 20.0)["cores"] == 1.9  # no core count given: the most any window used
     assert cpu_capacity_tokens_per_s({"a": [window(2.0, 900, 150.0, 0.6)]}, 20.0) is None  # no CPU split
     # the overhead alone can take every core: nothing is left for the engines
-    assert cpu_capacity_tokens_per_s(ramp, 100.0, cores=2.0)["tokens_per_s"] == 0.0
+    assert cpu_capacity_tokens_per_s(ramp, 200.0, cores=2.0)["tokens_per_s"] == 0.0
 
 
 def test_cpu_bound_in_the_ramp_bound_and_shedding_when_no_point_fits():
