@@ -120,6 +120,16 @@ def _accuracy_within(curve: list[dict], tokens: float) -> float | None:
     return max(0.0, tokens) / cheapest["tokens"] * cheapest["accuracy"]
 
 
+def _ratios(curves: dict[str, list[dict]], affordable: float, ref: float | None) -> dict[str, dict]:
+    """Per curve: its accuracy within `affordable` tokens and that over `ref`, the full
+    curve's accuracy at what (a) serves at 0.5x, where nothing queues."""
+    out = {}
+    for name, curve in curves.items():
+        at = _accuracy_within(curve, affordable)
+        out[name] = {"offline_accuracy_at_affordable": at, "ratio_bound": at / ref if at is not None and ref else None}
+    return out
+
+
 def bound(ramp_result: dict, curves: dict[str, list[dict]], multiple: float = 2.0) -> dict:
     ramp, rate = ramp_result["ramp"], ramp_result["rate_search"]["sustained_rate_per_s"]
     if not rate or rate <= 0:
@@ -132,18 +142,12 @@ def bound(ramp_result: dict, curves: dict[str, list[dict]], multiple: float = 2.
     a05_tokens = a[0.5]["mean_tokens"] if 0.5 in a and a[0.5].get("mean_tokens") else None
     ref = _accuracy_within(curves["all"], a05_tokens) if a05_tokens else None
     out["a_tokens_at_0_5x"], out["offline_accuracy_at_a_0_5x_tokens"] = a05_tokens, ref
-    for name, curve in curves.items():
-        at = _accuracy_within(curve, affordable)
-        out[name] = {"offline_accuracy_at_affordable": at, "curve_top": max(p["accuracy"] for p in curve),
-                     # the denominator is the full curve's: what (a) serves at 0.5x, where nothing queues
-                     "ratio_bound": at / ref if at is not None and ref else None}
+    for name, r in _ratios(curves, affordable, ref).items():
+        out[name] = {**r, "curve_top": max(p["accuracy"] for p in curves[name])}
     cpu = cpu_capacity_tokens_per_s(ramp, multiple * rate, ramp_result.get("cpu_count"))
     if cpu is not None:
         cpu["affordable_tokens_per_request"] = cpu["tokens_per_s"] / (multiple * rate)
-        for name, curve in curves.items():
-            at = _accuracy_within(curve, cpu["affordable_tokens_per_request"])
-            cpu[name] = {"offline_accuracy_at_affordable": at,
-                         "ratio_bound": at / ref if at is not None and ref else None}
+        cpu.update(_ratios(curves, cpu["affordable_tokens_per_request"], ref))
         out["cpu"] = cpu
     if multiple in a and 0.5 in a and a[0.5]["accuracy"]:
         out["measured_ratio"] = a[multiple]["accuracy"] / a[0.5]["accuracy"]
