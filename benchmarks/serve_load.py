@@ -39,7 +39,8 @@ from ttc.paths import CPU_SERVE_CONFIG
 
 
 # load_control fields the command line may override for every router of a run
-OVERRIDES = ("congestion_gain", "congestion_target", "congestion_resource", "in_flight_queue", "max_in_flight")
+OVERRIDES = ("congestion_gain", "congestion_target", "congestion_resource", "in_flight_queue", "max_in_flight",
+             "concurrency_fill")
 
 
 def _pct(xs, q):
@@ -353,6 +354,8 @@ def main(argv=None):
                     help="override load_control.in_flight_queue (true/false)")
     ap.add_argument("--max-in-flight", type=int, default=None,
                     help="override load_control.max_in_flight (keep it below the Router's max_ongoing_requests)")
+    ap.add_argument("--concurrency-fill", type=float, default=None,
+                    help="override load_control.concurrency_fill (0: the admission limit is not a budget)")
     ap.add_argument("--pool-replicas", type=lambda v: None if v == "auto" else int(v), default=1,
                     help="replicas of each engine pool, fixed for the run; 'auto': the Serve config's "
                          "autoscaling (on a 2-core machine a second engine adds no cores, only its start-up)")

@@ -56,6 +56,12 @@ class LoadControl(BaseModel):
                         "and shed with 429 when no strategy fits the budget; off: the artifact's costs, no shedding")
     max_in_flight: int = Field(24, gt=0, description="requests the router runs at once; more get 429 "
                                "(keep it below the Router's max_ongoing_requests so the router sees them)")
+    concurrency_fill: float = Field(0.8, ge=0, le=1, description="share of max_in_flight the chosen mix may "
+                                    "keep busy: at an arrival rate r a request's predicted mean latency must "
+                                    "also fit concurrency_fill x max_in_flight / r (Little's law), else the "
+                                    "fastest strategy within the budget is served; so the router moves to "
+                                    "cheaper strategies before the limit sheds (probe/concurrency.py); 0: off")
+    arrival_window_s: float = Field(2.0, gt=0, description="seconds of arrivals the rate is measured over")
     slo_budget_fraction: float = Field(0.7, gt=0, le=1, description="share of the SLO's p95 latency a "
                                        "request's predicted mean latency may use (the rest absorbs spread)")
     slo_tail_z: float = Field(1.645, ge=0, description="under the SLO's budget a strategy must also fit "

@@ -18,6 +18,7 @@ import numpy as np
 from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
 
+from probe.concurrency import ArrivalRate, concurrency_budget_s
 from probe.online_costs import POOLS, CongestionPrice, InFlight, OnlineCosts, PoolStats, QueueModel, Verdict, \
     choose_or_shed, learn_queue, pool_rounds, retry_after, shed_wait
 from serve_app.load_metrics import LoadMetrics
@@ -53,6 +54,7 @@ class LoadControl:
         self.congestion = CongestionPrice(cfg.congestion_gain, cfg.congestion_target, cfg.congestion_max_price,
                                           resource=cfg.congestion_resource)
         self.metrics = LoadMetrics()
+        self.arrivals = ArrivalRate(cfg.arrival_window_s)
         self.in_flight = 0
         self._poller: asyncio.Task | None = None
         self._read: asyncio.Task | None = None
@@ -63,6 +65,7 @@ class LoadControl:
         """Hold one of `max_in_flight` slots for the request's lifetime, or shed it. Yields
         the slot: `start` puts the chosen strategy's work in the in-flight set, which the
         slot leaves when the request ends, however it ends."""
+        self.arrivals.arrive(time.perf_counter())
         if self.in_flight >= self.cfg.max_in_flight:
             self.metrics.shed_request("admission")
             wait = max(self.queues.delays(time.perf_counter()).values(), default=0.0)
@@ -93,13 +96,20 @@ class LoadControl:
                tail_budget_s: float | None = None) -> Verdict:
         now = time.perf_counter()
         delays, floor = self._queues_now(now)
+        soft = self.concurrency_budget_s(now)
         v = choose_or_shed(acc_row, self.costs, delays, lambda_tokens, lambda_latency,
                            max_tokens, budget_s, queue_floor=floor, allowed=allowed,
                            congestion=self.congestion if self.cfg.congestion_gain > 0 else None, now=now,
                            tokens_per_s=self.queues.rate.get("policy"), tail_budget_s=tail_budget_s,
-                           tail_z=self.cfg.slo_tail_z)
+                           tail_z=self.cfg.slo_tail_z, soft_budget_s=soft)
         self.metrics.congestion_price(self.congestion.price)
+        self.metrics.admission(self.arrivals.rate(now), soft)
         return v
+
+    def concurrency_budget_s(self, now: float | None = None) -> float | None:
+        """The mean latency that keeps the mix within the admission limit at the current arrival rate."""
+        now = time.perf_counter() if now is None else now
+        return concurrency_budget_s(self.arrivals.rate(now), self.cfg.max_in_flight, self.cfg.concurrency_fill)
 
     def _queues_now(self, now: float | None = None) -> tuple[dict[str, float], np.ndarray]:
         """The pools' drained delays and the in-flight floor [S], as of `now` (default: now)."""
@@ -238,10 +248,12 @@ def _decide_once(load: LoadControl, ids: list[str], acc, tok, lat, knobs: dict, 
         if v.index is None:
             raise Overloaded(v.reason, v.retry_after_s, "budget")
         tok, lat, queue, feasible, j = v.tokens, v.latency_s, v.queue_s, v.feasible, v.index
+        admission = {"admission_budget_s": v.soft_budget_s, "admission_fit": v.soft_fit}
     else:
         sel = select(np.asarray(acc)[None, :], tok, lat, lt, ll, knobs.get("max_tokens"), knobs.get("max_latency_s"),
                      allowed)
         queue, feasible, j = np.zeros(len(ids)), bool(sel.feasible[0]), int(sel.index[0])
+        admission = {"admission_budget_s": None, "admission_fit": None}
     if forced is not None:
         j = ids.index(forced)
         if budget is not None and lat[j] > budget:
@@ -256,4 +268,4 @@ def _decide_once(load: LoadControl, ids: list[str], acc, tok, lat, knobs: dict, 
             "predicted_latency_s": float(lat[k])} for k in order]
     return {"strategy": ids[j], "predicted_accuracy": float(acc[j]), "predicted_tokens": float(tok[j]),
             "predicted_latency_s": float(lat[j]), "predicted_queue_s": float(queue[j]), "feasible": feasible,
-            "top": top}
+            "top": top, **admission}

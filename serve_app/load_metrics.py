@@ -1,5 +1,6 @@
 """Prometheus series of the load-aware path (`ray.util.metrics`): shed requests, the
-queue-delay estimate per pool, its learned scale and relative spread, the congestion price and the online cost estimate's error.
+queue-delay estimate per pool, its learned scale and relative spread, the congestion price,
+the arrival rate and the admission limit's latency budget, and the online cost estimate's error.
 
 Kept apart from the router's other metrics so both can change independently; outside a
 Ray worker (unit tests) every method is a no-op.
@@ -19,6 +20,10 @@ class LoadMetrics:
                                      tag_keys=("pool",))
             self.price = Gauge("latte_congestion_price", "the load-aware router's congestion price "
                                "(accuracy per budget-length of latency; 0 when unloaded or off)")
+            self.arrival_rate = Gauge("latte_arrival_rate", "requests per second arriving at the router "
+                                      "(shed ones included), over load_control.arrival_window_s")
+            self.soft_budget = Gauge("latte_concurrency_budget_seconds", "mean latency that keeps the "
+                                     "admission limit unfilled at the arrival rate (0: no rate yet or off)")
             self.scale = Gauge("latte_queue_scale", "learned scale of the pools' queue-delay estimate "
                                "(observed wait beyond service / pending work over busy rate)")
             self.rel_spread = Gauge("latte_queue_relative_spread", "learned spread of the wait around the "
@@ -44,6 +49,11 @@ class LoadMetrics:
     def congestion_price(self, price: float) -> None:
         if self.enabled:
             self.price.set(price)
+
+    def admission(self, rate: float | None, budget_s: float | None) -> None:
+        if self.enabled:
+            self.arrival_rate.set(rate or 0.0)
+            self.soft_budget.set(budget_s or 0.0)
 
     def queue_scale(self, scale: float, beta: float) -> None:
         if self.enabled:

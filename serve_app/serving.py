@@ -61,6 +61,8 @@ class Solved:
     predicted_queue_s: float = 0.0
     decision_wall_s: float | None = None
     load_aware: bool = False
+    admission_budget_s: float | None = None
+    admission_fit: bool | None = None
 
     @property
     def stage(self) -> int | None:

@@ -2,6 +2,7 @@
 Retry-After and OpenAI's error shape (never a 5xx), as the official client sees it."""
 
 import concurrent.futures as cf
+import time
 
 import httpx
 import pytest
@@ -51,3 +52,23 @@ def test_burst_of_unmeetable_and_meetable_budgets_has_no_5xx(app):
             assert status == 429 and retry and body["error"]["code"] == "overloaded"
         else:
             assert status == 200 and body["answer"] is not None, body
+
+
+def test_a_burst_is_decided_under_the_admission_limits_budget(app):
+    """Little's law through the live router: once arrivals are counted, each decision reports
+    the latency budget that keeps max_in_flight unfilled, and its choice fits it unless none did."""
+    def one(i):
+        r = httpx.post(app + "/v1/solve", json={"question": f"{i % 9 + 1} * 3 + 4"}, headers=HEADERS, timeout=120)
+        return r.status_code, r.json()
+
+    time.sleep(2.5)  # earlier tests' arrivals leave the 2-s window
+    with cf.ThreadPoolExecutor(8) as ex:
+        res = list(ex.map(one, range(24)))
+    assert all(status == 200 for status, _ in res), [s for s, _ in res]
+    budgets = [b for _, b in res if b["admission_budget_s"] is not None]
+    # 24 arrivals within the 2-s window: the rate is at most 12/s, so the budget at least 0.8 x 24 / 12 s.
+    assert len(budgets) >= 16
+    for b in budgets:
+        assert b["admission_budget_s"] >= 0.8 * 24 / 12 - 1e-9
+        if b["admission_fit"] is not None:  # applied (it was under the SLO's budget)
+            assert b["admission_fit"] == (b["predicted_latency_s"] <= b["admission_budget_s"] + 1e-9), b
