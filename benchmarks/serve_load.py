@@ -270,6 +270,8 @@ class Bench:
         # Each router sees the load rise, as a deployment would; switching routers restarts
         # the load-aware estimates (a changed load_control), so none inherits another's.
         for name, (aware, strategy) in routers.items():
+            if a.router_warmup_s > 0:  # unrecorded: the estimates a switch restarted settle first
+                self.window(rate * min(a.levels), a.router_warmup_s, aware, strategy, salt=500)
             for k, mult in enumerate(a.levels):
                 s = self.window(rate * mult, a.window_s, aware, strategy, salt=1000 + k,  # same queries per level
                                 repeats=a.repeats)
@@ -282,7 +284,8 @@ class Bench:
         ray.shutdown()  # before the JSON is printed: no late Ray log lines on stdout
         out = {"slo_p95_s": self.slo, "preset": self.cfg.default_preset,
                 "budget_fraction": self.cfg.load_control.slo_budget_fraction,
-                "repeats": a.repeats, "pool_replicas": a.pool_replicas, "cpu_count": len(os.sched_getaffinity(0)),
+                "repeats": a.repeats, "router_warmup_s": a.router_warmup_s, "pool_replicas": a.pool_replicas,
+                "cpu_count": len(os.sched_getaffinity(0)),
                 **{f: (getattr(a, f) if getattr(a, f) is not None else getattr(self.cfg.load_control, f))
                    for f in OVERRIDES},
                 "best_static": static,
@@ -359,6 +362,10 @@ def main(argv=None):
     ap.add_argument("--pool-replicas", type=lambda v: None if v == "auto" else int(v), default=1,
                     help="replicas of each engine pool, fixed for the run; 'auto': the Serve config's "
                          "autoscaling (on a 2-core machine a second engine adds no cores, only its start-up)")
+    ap.add_argument("--router-warmup-s", type=float, default=20.0,
+                    help="seconds at the lowest level before each router's recorded windows (a switch "
+                    "restarts the load-aware estimates, whose first requests would otherwise pay for it "
+                    "in the 0.5x figure the bar divides by); 0: none")
     ap.add_argument("--timeout-s", type=float, default=60.0, help="client timeout (a request past it is lost)")
     ap.add_argument("--drain-s", type=float, default=5.0)
     ap.add_argument("--port", type=int, default=8766)

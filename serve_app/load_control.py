@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from probe.concurrency import ArrivalRate, concurrency_budget_s
 from probe.online_costs import POOLS, CongestionPrice, InFlight, OnlineCosts, PoolStats, QueueModel, Verdict, \
     choose_or_shed, learn_queue, pool_rounds, retry_after, shed_wait
+from probe.tail_guard import TailGuard
 from serve_app.load_metrics import LoadMetrics
 
 logger = logging.getLogger("ray.serve")
@@ -55,6 +56,8 @@ class LoadControl:
                                           resource=cfg.congestion_resource)
         self.metrics = LoadMetrics()
         self.arrivals = ArrivalRate(cfg.arrival_window_s)
+        self.guard = TailGuard(cfg.slo_guard_gain, cfg.slo_guard_target, cfg.slo_guard_window_s,
+                               min_scale=cfg.slo_guard_min_scale)
         self.in_flight = 0
         self._poller: asyncio.Task | None = None
         self._read: asyncio.Task | None = None
@@ -84,12 +87,19 @@ class LoadControl:
     # --- decisions -------------------------------------------------------------------
     def budget(self, max_latency_s: float | None, slo_p95_s: float | None) -> tuple[float | None, float | None]:
         """(mean budget, tail budget): a request's own budget as given, on the mean; else the
-        SLO's p95 scaled to what a mean may use, and the p95 itself for the tail."""
+        SLO's p95 scaled to what a mean may use, and the p95 itself for the tail, both times
+        the tail guard's scale (below 1 while the delivered p95 has run over the SLO)."""
         if max_latency_s is not None:
             return float(max_latency_s), None
         if not slo_p95_s:
             return None, None
-        return slo_p95_s * self.cfg.slo_budget_fraction, float(slo_p95_s)
+        g = self.guard.scale
+        return g * slo_p95_s * self.cfg.slo_budget_fraction, g * float(slo_p95_s)
+
+    def delivered(self, latency_s: float, slo_p95_s: float | None) -> None:
+        """A request the SLO's budget governed was served in `latency_s`: the guard learns its tail."""
+        if slo_p95_s:
+            self.metrics.slo_guard(self.guard.observe(latency_s / slo_p95_s, time.perf_counter()))
 
     def choose(self, acc_row: np.ndarray, lambda_tokens: float, lambda_latency: float,
                max_tokens: float | None, budget_s: float | None, allowed: np.ndarray | None = None,

@@ -1,6 +1,6 @@
 """Prometheus series of the load-aware path (`ray.util.metrics`): shed requests, the
 queue-delay estimate per pool, its learned scale and relative spread, the congestion price,
-the arrival rate and the admission limit's latency budget, and the online cost estimate's error.
+the arrival rate and the admission limit's latency budget, the SLO guard's scale, and the online cost estimate's error.
 
 Kept apart from the router's other metrics so both can change independently; outside a
 Ray worker (unit tests) every method is a no-op.
@@ -24,6 +24,8 @@ class LoadMetrics:
                                       "(shed ones included), over load_control.arrival_window_s")
             self.soft_budget = Gauge("latte_concurrency_budget_seconds", "mean latency that keeps the "
                                      "admission limit unfilled at the arrival rate (0: no rate yet or off)")
+            self.guard = Gauge("latte_slo_guard_scale", "share of the SLO budget the tail guard leaves "
+                               "(below 1 while the delivered p95 has run over the SLO)")
             self.scale = Gauge("latte_queue_scale", "learned scale of the pools' queue-delay estimate "
                                "(observed wait beyond service / pending work over busy rate)")
             self.rel_spread = Gauge("latte_queue_relative_spread", "learned spread of the wait around the "
@@ -54,6 +56,10 @@ class LoadMetrics:
         if self.enabled:
             self.arrival_rate.set(rate or 0.0)
             self.soft_budget.set(budget_s or 0.0)
+
+    def slo_guard(self, scale: float) -> None:
+        if self.enabled:
+            self.guard.set(scale)
 
     def queue_scale(self, scale: float, beta: float) -> None:
         if self.enabled:

@@ -203,8 +203,11 @@ class Router:
                 raise LatteError(400, str(exc), param="question", code="invalid_prompt") from None
             latency_s = time.perf_counter() - t0
             self.demand.observed(chosen, result)
-            self.load.observe(chosen, result, time.perf_counter() - t_enter, pred[1], served["latency_s"],
+            served_s = time.perf_counter() - t_enter
+            self.load.observe(chosen, result, served_s, pred[1], served["latency_s"],
                               served["queue_s"], slot, pool_queue_raw_s=served["pool_queue_raw_s"])
+            if self.load.cfg.aware and job.strategy is None and knobs.get("max_latency_s") is None:
+                self.load.delivered(served_s, self.cfg.slo.p95_latency_s)  # the SLO's budget chose it
         one = single_sample(spec)
         finish = "length" if gen.truncated or (one and gen.finish_reason == "length") else "stop"
         solved = Solved(strategy=chosen, forced=job.strategy is not None, result=result,
