@@ -307,7 +307,7 @@ class Verdict:
     feasible: bool
     retry_after_s: int | None = None
     reason: str = ""
-    soft_fit: bool | None = None  # whether the choice fits soft_budget_s (None: no soft budget applied)
+    preference_fit: bool | None = None  # the choice met the preferences (None: none applied)
     soft_budget_s: float | None = None  # the soft budget the decision was given
 
 
@@ -407,12 +407,27 @@ def _fastest(checked: np.ndarray, tokens: np.ndarray, budget_s: float | None, ma
     return int(np.flatnonzero(fits)[np.argmin(checked[fits])])
 
 
+def _preferred(lat: np.ndarray, checked: np.ndarray, budget_s: float | None, soft_budget_s: float | None,
+               guard_scale: float) -> np.ndarray | None:
+    """[S] strategies within the budget that also meet the preferences, or None when none applies."""
+    prefer, applies = np.ones(len(lat), dtype=bool), False
+    if soft_budget_s is not None and (budget_s is None or soft_budget_s < budget_s):
+        prefer &= lat <= soft_budget_s  # Little's law bounds the mean
+        applies = True
+    if budget_s is not None and guard_scale < 1.0:
+        prefer &= checked <= guard_scale * budget_s
+        applies = True
+    if not applies:
+        return None
+    return prefer & (checked <= budget_s) if budget_s is not None else prefer
+
+
 def choose_or_shed(acc: np.ndarray, costs: OnlineCosts, delays: dict[str, float], lambda_tokens: float = 0.0,
                    lambda_latency: float = 0.0, max_tokens: float | None = None,
                    budget_s: float | None = None, queue_floor: np.ndarray | None = None,
                    allowed: np.ndarray | None = None, congestion: CongestionPrice | None = None,
                    now: float = 0.0, tokens_per_s: float | None = None, tail_budget_s: float | None = None,
-                   tail_z: float = 0.0, soft_budget_s: float | None = None) -> Verdict:
+                   tail_z: float = 0.0, soft_budget_s: float | None = None, guard_scale: float = 1.0) -> Verdict:
     """For one query (acc: [S] predicted accuracy), the utility argmax among strategies
     predicted to fit the token and latency budgets, with served latency = service + queue.
     Without a latency budget nothing is shed. A token budget that nothing fits falls back to
@@ -429,9 +444,11 @@ def choose_or_shed(acc: np.ndarray, costs: OnlineCosts, delays: dict[str, float]
     throughput); without a budget there is no pressure to price, nor with one that no strategy
     would meet on idle engines (it is shed, and its pressure would be noise of its own making).
 
-    `soft_budget_s` (the admission limit's budget, `probe.concurrency`) is a preference, never
-    a reason to shed: the choice is made among strategies whose predicted mean fits it too;
-    when none does, the fastest strategy within `budget_s` is served."""
+    Two preferences narrow the choice but never shed: `soft_budget_s` (the admission limit's
+    budget, `probe.concurrency`) on the predicted mean, and `guard_scale` < 1 (the SLO guard,
+    `probe.tail_guard`) on the checked latency, which must then fit guard_scale x `budget_s`.
+    The choice is made among strategies within the budgets that meet them; when none does, the
+    fastest strategy within `budget_s` is served."""
     tok, lat, queue = costs.predict(delays, queue_floor)
     if budget_s is not None and congestion is not None and len(queue):
         if budget_s >= float(costs.service_s.min()):  # a budget nothing meets alone says nothing of the queue
@@ -446,17 +463,17 @@ def choose_or_shed(acc: np.ndarray, costs: OnlineCosts, delays: dict[str, float]
         checked = np.maximum(lat, tail * (budget_s / max(float(tail_budget_s), CongestionPrice.MIN_BUDGET_S)))
     sel = select(acc[None, :], tok, lat, lambda_tokens, lambda_latency, max_tokens, budget_s, allowed,
                  budget_latency=checked)
-    j, soft_fit = int(sel.index[0]), None
-    if soft_budget_s is not None and (budget_s is None or soft_budget_s < budget_s):
-        # Little's law bounds the mean; the hard budget (and its tail check) still applies.
-        on_soft = lat if budget_s is None else np.where(checked <= budget_s, lat, np.inf)
-        soft = select(acc[None, :], tok, lat, lambda_tokens, lambda_latency, max_tokens, soft_budget_s, allowed,
-                      budget_latency=on_soft)
+    j, preference_fit = int(sel.index[0]), None
+    prefer = _preferred(lat, checked, budget_s, soft_budget_s, guard_scale)
+    if prefer is not None:  # the utility argmax where the preferences hold, else the fastest that fits
+        soft = select(acc[None, :], tok, lat, lambda_tokens, lambda_latency, max_tokens, 1.0, allowed,
+                      budget_latency=np.where(prefer, 0.0, np.inf))  # 0 / inf against 1: the mask itself
         fastest = None if soft.feasible[0] else _fastest(checked, tok, budget_s, max_tokens, allowed)
         j = int(soft.index[0]) if soft.feasible[0] else (j if fastest is None else fastest)
-        soft_fit = bool(soft.feasible[0])
+        preference_fit = bool(soft.feasible[0])
     if budget_s is None or checked.min() <= budget_s:  # an excluded strategy fitting alone is served, not shed
-        return Verdict(j, tok, lat, queue, bool(sel.feasible[0]), soft_fit=soft_fit, soft_budget_s=soft_budget_s)
+        return Verdict(j, tok, lat, queue, bool(sel.feasible[0]), preference_fit=preference_fit,
+                       soft_budget_s=soft_budget_s)
     k = int(np.argmin(checked))
     wait = shed_wait(float(checked[k]), float(queue[k]), budget_s)
     tail_part = (f", {tail[k]:.3g} s at its tail against {tail_budget_s:.3g} s"

@@ -62,16 +62,17 @@ class LoadControl(BaseModel):
                                     "fastest strategy within the budget is served; so the router moves to "
                                     "cheaper strategies before the limit sheds (probe/concurrency.py); 0: off")
     arrival_window_s: float = Field(2.0, gt=0, description="seconds of arrivals the rate is measured over")
-    slo_guard_gain: float = Field(0.1, ge=0, description="how fast the SLO budget shrinks while the p95 the "
+    slo_guard_gain: float = Field(0.1, ge=0, description="how fast the guard's scale falls while the p95 the "
                                   "router delivered (requests under the SLO's budget, last slo_guard_window_s) runs "
-                                  "over slo_guard_target x the SLO, and grows back under it (probe/tail_guard.py); "
-                                  "0: off")
+                                  "over slo_guard_target x the SLO, and rises back under it; strategies fitting "
+                                  "scale x the budget are preferred, else the fastest within it "
+                                  "(probe/tail_guard.py); 0: off")
     slo_guard_target: float = Field(0.95, gt=0, le=1, description="the delivered p95, as a share of the SLO's, "
                                     "the guard holds")
     slo_guard_window_s: float = Field(15.0, gt=0, description="seconds of served requests the delivered p95 is "
                                       "measured over")
     slo_guard_min_scale: float = Field(0.5, gt=0, le=1, description="the least share of the SLO budget the "
-                                       "guard leaves")
+                                       "guard's preference leaves")
     slo_budget_fraction: float = Field(0.7, gt=0, le=1, description="share of the SLO's p95 latency a "
                                        "request's predicted mean latency may use (the rest absorbs spread)")
     slo_tail_z: float = Field(1.645, ge=0, description="under the SLO's budget a strategy must also fit "

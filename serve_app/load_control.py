@@ -87,14 +87,12 @@ class LoadControl:
     # --- decisions -------------------------------------------------------------------
     def budget(self, max_latency_s: float | None, slo_p95_s: float | None) -> tuple[float | None, float | None]:
         """(mean budget, tail budget): a request's own budget as given, on the mean; else the
-        SLO's p95 scaled to what a mean may use, and the p95 itself for the tail, both times
-        the tail guard's scale (below 1 while the delivered p95 has run over the SLO)."""
+        SLO's p95 scaled to what a mean may use, and the p95 itself for the tail."""
         if max_latency_s is not None:
             return float(max_latency_s), None
         if not slo_p95_s:
             return None, None
-        g = self.guard.scale
-        return g * slo_p95_s * self.cfg.slo_budget_fraction, g * float(slo_p95_s)
+        return slo_p95_s * self.cfg.slo_budget_fraction, float(slo_p95_s)
 
     def delivered(self, latency_s: float, slo_p95_s: float | None) -> None:
         """A request the SLO's budget governed was served in `latency_s`: the guard learns its tail."""
@@ -111,7 +109,8 @@ class LoadControl:
                            max_tokens, budget_s, queue_floor=floor, allowed=allowed,
                            congestion=self.congestion if self.cfg.congestion_gain > 0 else None, now=now,
                            tokens_per_s=self.queues.rate.get("policy"), tail_budget_s=tail_budget_s,
-                           tail_z=self.cfg.slo_tail_z, soft_budget_s=soft)
+                           tail_z=self.cfg.slo_tail_z, soft_budget_s=soft,
+                           guard_scale=self.guard.scale if tail_budget_s is not None else 1.0)
         self.metrics.congestion_price(self.congestion.price)
         self.metrics.admission(self.arrivals.rate(now), soft)
         return v
@@ -258,12 +257,13 @@ def _decide_once(load: LoadControl, ids: list[str], acc, tok, lat, knobs: dict, 
         if v.index is None:
             raise Overloaded(v.reason, v.retry_after_s, "budget")
         tok, lat, queue, feasible, j = v.tokens, v.latency_s, v.queue_s, v.feasible, v.index
-        admission = {"admission_budget_s": v.soft_budget_s, "admission_fit": v.soft_fit}
+        admission = {"admission_budget_s": v.soft_budget_s, "preference_fit": v.preference_fit,
+                     "slo_guard_scale": load.guard.scale if tail_budget is not None else None}
     else:
         sel = select(np.asarray(acc)[None, :], tok, lat, lt, ll, knobs.get("max_tokens"), knobs.get("max_latency_s"),
                      allowed)
         queue, feasible, j = np.zeros(len(ids)), bool(sel.feasible[0]), int(sel.index[0])
-        admission = {"admission_budget_s": None, "admission_fit": None}
+        admission = {"admission_budget_s": None, "preference_fit": None, "slo_guard_scale": None}
     if forced is not None:
         j = ids.index(forced)
         if budget is not None and lat[j] > budget:

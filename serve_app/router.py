@@ -216,7 +216,8 @@ class Router:
                         within_budget=d["feasible"], latency_s=latency_s, finish_reason=finish,
                         top=d["top"], request_id=_request_id(), predicted_queue_s=d["predicted_queue_s"],
                         decision_wall_s=time.perf_counter() - t_enter - latency_s, load_aware=self.load.cfg.aware,
-                        admission_budget_s=d["admission_budget_s"], admission_fit=d["admission_fit"])
+                        admission_budget_s=d["admission_budget_s"], preference_fit=d["preference_fit"],
+                        slo_guard_scale=d["slo_guard_scale"])
         self.metrics.served(job.route, chosen, solved.stage, bool(solved.escalated), pred[1], result.tokens,
                             pred[2], latency_s, decision_s)
         logger.info("latte request_id=%s route=%s strategy=%s stage=%s tokens=%d latency_s=%.3f user=%s",
@@ -260,7 +261,8 @@ class Router:
                 "stage": s.stage, "escalated": s.escalated, "prm_steps": r.trace.get("prm_steps"),
                 "top_utilities": s.top, "request_id": s.request_id, "predicted_queue_s": s.predicted_queue_s,
                 "decision_wall_s": s.decision_wall_s, "load_aware": s.load_aware,
-                "admission_budget_s": s.admission_budget_s, "admission_fit": s.admission_fit}
+                "admission_budget_s": s.admission_budget_s, "preference_fit": s.preference_fit,
+                "slo_guard_scale": s.slo_guard_scale}
         return JSONResponse(body, headers=decision_headers(s.strategy, s.predicted_tokens, s.predicted_latency_s,
                                                            s.predicted_accuracy))
 

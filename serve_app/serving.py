@@ -62,7 +62,8 @@ class Solved:
     decision_wall_s: float | None = None
     load_aware: bool = False
     admission_budget_s: float | None = None
-    admission_fit: bool | None = None
+    preference_fit: bool | None = None
+    slo_guard_scale: float | None = None
 
     @property
     def stage(self) -> int | None:

@@ -1,6 +1,8 @@
 """The SLO guard: the delivered p95 (as a share of the SLO) shrinks the budget while it runs
 over the target and lets it grow back once under."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -58,19 +60,28 @@ def test_bad_settings_are_refused():
             TailGuard(**kw)
 
 
-def test_the_router_budget_follows_the_guard():
+def test_the_guard_moves_the_router_cheaper_without_shedding():
     from probe.router_config import LoadControl as Cfg
     from serve_app.load_control import LoadControl
-
-    table = [{"strategy": "majority/n=1", "predicted_tokens": 60, "predicted_latency_s": 0.1}]
     from ttc.grid import StrategySpec
 
-    grid = {"majority/n=1": StrategySpec.from_id("majority/n=1")}
-    load = LoadControl(Cfg(), grid, table, pools={})
-    assert load.budget(None, 2.0) == pytest.approx((1.4, 2.0))
-    load.guard.scale = 0.8
-    assert load.budget(None, 2.0) == pytest.approx((1.12, 1.6))
-    assert load.budget(3.0, 2.0) == (3.0, None)  # a request's own budget is its own
-    for k in range(60):  # a request over the SLO, fed through the router's hook
+    ids = ["majority/n=1", "weighted_best_of_n/n=8", "beam_search/n=8/m=2/it=10"]
+    table = [{"strategy": s, "predicted_tokens": t, "predicted_latency_s": lat}
+             for s, t, lat in zip(ids, [60, 500, 900], [0.1, 0.3, 0.8])]
+    load = LoadControl(Cfg(slo_tail_z=0.0), {s: StrategySpec.from_id(s) for s in ids}, table, pools={})
+    acc = np.array([0.5, 0.8, 0.9])
+    budget, tail = load.budget(None, 2.0)
+    assert (budget, tail) == pytest.approx((1.4, 2.0))  # the budget itself stays the SLO's
+    assert load.choose(acc, 0.0, 0.0, None, budget, tail_budget_s=tail).index == 2
+    load.guard.scale = 0.5  # the beam's 0.8 s is over 0.5 x 1.4 s: n=8 instead
+    v = load.choose(acc, 0.0, 0.0, None, budget, tail_budget_s=tail)
+    assert v.index == 1 and v.preference_fit
+    load.guard.scale = 0.05  # nothing fits 0.07 s: the fastest is served, not shed
+    v = load.choose(acc, 0.0, 0.0, None, budget, tail_budget_s=tail)
+    assert v.index == 0 and v.preference_fit is False
+    # A request's own budget (no tail budget) is not the guard's business.
+    assert load.choose(acc, 0.0, 0.0, None, 1.4).index == 2
+    load.guard.scale = 1.0
+    for _ in range(60):  # requests over the SLO, fed through the router's hook
         load.delivered(2.4, 2.0)
-    assert load.guard.scale < 0.8
+    assert load.guard.p95(time.perf_counter()) == pytest.approx(1.2) and load.guard.scale < 1.0
