@@ -84,6 +84,11 @@ def _mix(rows: list[dict]) -> dict[str, int]:
     return dict(sorted(mix.items(), key=lambda kv: -kv[1]))
 
 
+def _outside(ok: list[dict]) -> dict | None:
+    d = [r["latency_s"] - r["router_s"] for r in ok if r.get("router_s") is not None]
+    return {"mean_s": float(np.mean(d)), "p95_s": _pct(d, 95)} if d else None
+
+
 def summarize(res: list[dict], rate: float, window_s: float, slo: float | None = None) -> dict:
     ok = [r for r in res if r["status"] == 200]
     lat = [r["latency_s"] for r in ok]
@@ -95,6 +100,10 @@ def summarize(res: list[dict], rate: float, window_s: float, slo: float | None =
             "p50_s": _pct(lat, 50), "p95_s": _pct(lat, 95), "p99_s": _pct(lat, 99),
             "p95_ci95_s": p95_interval(lat),
             "p95_all_s": _pct([r["latency_s"] for r in res], 95),
+            # where the tail is paid: inside the router (what its SLO guard sees) or outside it
+            # (HTTP proxy, Serve's handle queue, the client), per answered request
+            "p95_router_s": _pct([r["router_s"] for r in ok if r.get("router_s") is not None], 95),
+            "outside_router_s": _outside(ok),
             "accuracy": float(np.mean([r["correct"] for r in res])) if res else None,
             "accuracy_answered": float(np.mean([r["correct"] for r in ok])) if ok else None,
             "mean_tokens": float(np.mean([r["tokens"] for r in ok])) if ok else None,

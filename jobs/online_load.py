@@ -50,7 +50,10 @@ async def replay_stream(url: str, queries: list, rate_per_s: float, body_extra: 
                 status, data = r.status_code, (r.json() if r.status_code == 200 else {"error": r.text[:200]})
             except httpx.HTTPError as exc:
                 status, data = 0, {"error": f"{type(exc).__name__}: {exc}"}
+            inside = ((data.get("latency_s") or 0.0) + (data.get("decision_wall_s") or 0.0)
+                      if status == 200 and "latency_s" in data else None)
             return {"query_id": q.query_id, "status": status, "latency_s": time.perf_counter() - t0,
+                    "router_s": inside,  # the part the router saw: decision wall + the strategy's run
                     "tokens": data.get("tokens", 0), "strategy": data.get("strategy"),
                     "correct": bool(status == 200 and q.answer is not None
                                     and answers_match(data.get("answer"), q.answer)),
