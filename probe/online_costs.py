@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from probe.selection import select
+from probe.selection import fitting, select
 
 POOLS = ("policy", "prm")
 
@@ -393,15 +393,9 @@ class CongestionPrice:
 
 def _fastest(checked: np.ndarray, tokens: np.ndarray, budget_s: float | None, max_tokens: float | None,
              allowed: np.ndarray | None) -> int | None:
-    """The strategy with the least checked latency among those fitting the budgets (an allowed
-    one if any allowed fits), or None when none fits."""
-    fits = np.ones(len(checked), dtype=bool)
-    if budget_s is not None:
-        fits &= checked <= budget_s
-    if max_tokens is not None:
-        fits &= tokens <= max_tokens
-    if allowed is not None and (fits & np.asarray(allowed, dtype=bool)).any():
-        fits &= np.asarray(allowed, dtype=bool)
+    """The strategy with the least checked latency among those `select` would let compete, or
+    None when none fits."""
+    fits = fitting(tokens, checked, max_tokens, budget_s, allowed)
     if not fits.any():
         return None
     return int(np.flatnonzero(fits)[np.argmin(checked[fits])])

@@ -64,6 +64,25 @@ def dominated(accuracy, tokens, latency) -> np.ndarray:
     return (ge & gt).any(axis=1)  # row j: some column k dominates j
 
 
+def fitting(tokens: np.ndarray, latency: np.ndarray, max_tokens: float | None = None,
+            max_latency_s: float | None = None, allowed: np.ndarray | None = None) -> np.ndarray:
+    """[Q, S] (or [S]) the strategies that compete: those within the budgets, the allowed ones
+    among them where any allowed one fits. A budget is a constraint, the exclusion a
+    preference: where no allowed strategy fits a query's budget, the excluded ones that fit
+    compete."""
+    max_tokens = check_budget("max_tokens", max_tokens)
+    max_latency_s = check_budget("max_latency_s", max_latency_s)
+    fits = np.ones(np.shape(latency), dtype=bool)
+    if max_tokens is not None:
+        fits &= tokens <= max_tokens
+    if max_latency_s is not None:
+        fits &= latency <= max_latency_s
+    if allowed is not None:
+        preferred = fits & np.asarray(allowed, dtype=bool)
+        fits = np.where(preferred.any(axis=-1, keepdims=True), preferred, fits)
+    return fits
+
+
 def select(acc: np.ndarray, tokens: np.ndarray, latency: np.ndarray, lambda_tokens: float = 0.0,
            lambda_latency: float = 0.0, max_tokens: float | None = None,
            max_latency_s: float | None = None, allowed: np.ndarray | None = None,
@@ -82,20 +101,9 @@ def select(acc: np.ndarray, tokens: np.ndarray, latency: np.ndarray, lambda_toke
     # U / s, s = max(1, lambdas), which orders strategies the same and stays finite.
     scale = max(1.0, lt, ll)
     u_rank = u if scale == 1.0 else utilities(acc / scale, tok, lat, lt / scale, ll / scale)
-    max_tokens = check_budget("max_tokens", max_tokens)
-    max_latency_s = check_budget("max_latency_s", max_latency_s)
-    fits = np.ones(acc.shape, dtype=bool)
-    if max_tokens is not None:
-        fits &= tok <= max_tokens
-    if max_latency_s is not None:
-        checked = lat if budget_latency is None else np.broadcast_to(np.asarray(budget_latency, dtype=np.float64),
-                                                                      acc.shape)
-        fits &= checked <= max_latency_s
-    if allowed is not None:
-        # A budget is a constraint, the exclusion a preference: where no allowed strategy
-        # fits a query's budget, the excluded ones that fit compete.
-        preferred = fits & np.asarray(allowed, dtype=bool)[None, :]
-        fits = np.where(preferred.any(axis=1, keepdims=True), preferred, fits)
+    checked = lat if budget_latency is None else np.broadcast_to(np.asarray(budget_latency, dtype=np.float64),
+                                                                  acc.shape)
+    fits = fitting(tok, checked, max_tokens, max_latency_s, allowed)
     masked = np.where(fits, u_rank, -np.inf)
     any_fit = fits.any(axis=1)
     # Nothing fits: fall back to the cheapest strategy (by latency, then tokens).

@@ -104,7 +104,8 @@ class LoadControl:
                tail_budget_s: float | None = None) -> Verdict:
         now = time.perf_counter()
         delays, floor = self._queues_now(now)
-        soft = self.concurrency_budget_s(now)
+        rate = self.arrivals.rate(now)
+        soft = concurrency_budget_s(rate, self.cfg.max_in_flight, self.cfg.concurrency_fill)
         v = choose_or_shed(acc_row, self.costs, delays, lambda_tokens, lambda_latency,
                            max_tokens, budget_s, queue_floor=floor, allowed=allowed,
                            congestion=self.congestion if self.cfg.congestion_gain > 0 else None, now=now,
@@ -112,13 +113,8 @@ class LoadControl:
                            tail_z=self.cfg.slo_tail_z, soft_budget_s=soft,
                            guard_scale=self.guard.scale if tail_budget_s is not None else 1.0)
         self.metrics.congestion_price(self.congestion.price)
-        self.metrics.admission(self.arrivals.rate(now), soft)
+        self.metrics.admission(rate, soft)
         return v
-
-    def concurrency_budget_s(self, now: float | None = None) -> float | None:
-        """The mean latency that keeps the mix within the admission limit at the current arrival rate."""
-        now = time.perf_counter() if now is None else now
-        return concurrency_budget_s(self.arrivals.rate(now), self.cfg.max_in_flight, self.cfg.concurrency_fill)
 
     def _queues_now(self, now: float | None = None) -> tuple[dict[str, float], np.ndarray]:
         """The pools' drained delays and the in-flight floor [S], as of `now` (default: now)."""
