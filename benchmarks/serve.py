@@ -49,7 +49,8 @@ def http_load(base: str, questions: list[str], concurrency: int, headers: dict, 
     def one(q):
         t0 = time.perf_counter()
         r = httpx.post(base + "/v1/solve", json={"question": q, **(extra or {})}, headers=headers, timeout=300)
-        return time.perf_counter() - t0, r.status_code, (r.json() if r.status_code == 200 else {})
+        body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
+        return time.perf_counter() - t0, r.status_code, body
 
     t0 = time.perf_counter()
     with cf.ThreadPoolExecutor(concurrency) as ex:
@@ -60,7 +61,8 @@ def http_load(base: str, questions: list[str], concurrency: int, headers: dict, 
     dec = [r[2].get("decision_s") for r in res if r[1] == 200]
     wall_dec = [r[2].get("decision_wall_s", r[2].get("decision_s")) for r in res if r[1] == 200]
     return {"concurrency": concurrency, "requests": len(questions), "ok": len(lat), "not_ok": len(questions) - len(lat),
-            "shed_429": sum(r[1] == 429 for r in res), "requests_per_s": len(lat) / wall, "p50_s": _pct(lat, 50), "p95_s": _pct(lat, 95),
+            "shed_429": sum(r[1] == 429 for r in res), "requests_per_s": len(lat) / wall,
+            "shed_reasons": [r[2].get("error", {}).get("message") for r in res if r[1] == 429][:4], "p50_s": _pct(lat, 50), "p95_s": _pct(lat, 95),
             "mean_s": mean, "decision_p50_s": _pct(dec, 50),
             "decision_share_of_mean_latency": float(np.mean(dec)) / mean if dec else None,
             "decision_wall_share_of_mean_latency": float(np.mean(wall_dec)) / mean if wall_dec else None,
